@@ -1,0 +1,150 @@
+"""The telemetry contract: every span, event, metric and attribute name this package emits.
+
+Everything else (the instrumentation, the diagnosis, the CLI, the collector configs, the alert rules, the
+tests and the README) takes its names from here, so a rename happens in one place. Standard names come
+from the OpenTelemetry semantic-conventions package; ``openai.*`` names are this package's own.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import GEN_AI_PROVIDER_NAME
+from opentelemetry.semconv._incubating.attributes.url_attributes import URL_TEMPLATE
+from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
+from opentelemetry.semconv.attributes.http_attributes import (
+    HTTP_REQUEST_METHOD,
+    HTTP_RESPONSE_STATUS_CODE,
+)
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+
+# --- standard (semantic conventions) -------------------------------------------------------------
+HTTP_METHOD: Final = HTTP_REQUEST_METHOD
+HTTP_STATUS: Final = HTTP_RESPONSE_STATUS_CODE
+TEMPLATE: Final = URL_TEMPLATE
+HOST: Final = SERVER_ADDRESS
+PORT: Final = SERVER_PORT
+ERROR: Final = ERROR_TYPE
+PROVIDER: Final = GEN_AI_PROVIDER_NAME
+
+PROVIDER_OPENAI: Final = "openai"
+PROVIDER_AZURE: Final = "azure.ai.openai"
+
+# --- endpoint and scopes -------------------------------------------------------------------------
+OPERATION: Final = "openai.operation"
+SCOPE_REQUIRED: Final = "openai.scope.required"
+SCOPE_MISSING: Final = "openai.scope.missing"
+SCOPE_ERROR: Final = "openai.scope_error"
+ERROR_CODE: Final = "openai.error.code"
+
+# --- credential (never the key itself) -----------------------------------------------------------
+KEY_FINGERPRINT: Final = "openai.api_key.fingerprint"
+KEY_KIND: Final = "openai.api_key.kind"
+KEY_HINT: Final = "openai.api_key.hint"
+ORGANIZATION: Final = "openai.organization"
+PROJECT: Final = "openai.project"
+RESPONSE_ORGANIZATION: Final = "openai.response.organization"
+RESPONSE_PROJECT: Final = "openai.response.project"
+REQUEST_ID: Final = "openai.request_id"
+ATTEMPTS: Final = "openai.attempts"
+
+# --- client identity -----------------------------------------------------------------------------
+CLIENT_ID: Final = "openai.client.id"
+CLIENT_PARENT_ID: Final = "openai.client.parent_id"
+CLIENT_ORIGIN: Final = "openai.client.origin"
+CLIENT_ASYNC: Final = "openai.client.async"
+CLIENT_MUTATED: Final = "openai.client.mutated"
+SDK_VERSION: Final = "openai.sdk.version"
+
+# Values of CLIENT_MUTATED.
+MUTABLE_FIELDS: Final = ("api_key", "organization", "project", "base_url")
+
+# --- diagnosis (issue: "the key lost the scope" vs "this client is broken") ---------------------
+DIAGNOSIS: Final = "openai.scope_error.diagnosis"
+DIAGNOSIS_LAST_SUCCESS_TIME: Final = "openai.scope_error.last_success.time"
+DIAGNOSIS_LAST_SUCCESS_CLIENT: Final = "openai.scope_error.last_success.client_id"
+DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT: Final = "openai.scope_error.last_success.same_client"
+DIAGNOSIS_FAILING_CLIENTS: Final = "openai.scope_error.failing_clients"
+DIAGNOSIS_FAILING_KEYS: Final = "openai.scope_error.failing_keys"
+DIAGNOSIS_PREVIOUS: Final = "openai.scope_error.previous_diagnosis"
+
+DIAGNOSIS_CLIENT_MUTATED: Final = "client_mutated"
+DIAGNOSIS_SCOPE_FLAPPING: Final = "scope_flapping"
+DIAGNOSIS_NEVER_GRANTED: Final = "never_granted"
+DIAGNOSIS_UNKNOWN: Final = "unknown"
+DIAGNOSES: Final = (
+    DIAGNOSIS_CLIENT_MUTATED,
+    DIAGNOSIS_SCOPE_FLAPPING,
+    DIAGNOSIS_NEVER_GRANTED,
+    DIAGNOSIS_UNKNOWN,
+)
+
+# --- span events ---------------------------------------------------------------------------------
+EVENT_ATTEMPT: Final = "openai.attempt"
+EVENT_ATTEMPT_RETRY: Final = "openai.attempt.retry"  # 0 for the first attempt
+EVENT_DIAGNOSIS_CHANGED: Final = "openai.scope_error.diagnosis_changed"
+
+# --- metrics -------------------------------------------------------------------------------------
+METRIC_REQUESTS: Final = "openai.client.requests"
+METRIC_REQUESTS_UNIT: Final = "{request}"
+METRIC_SCOPE_ERRORS: Final = "openai.client.scope_errors"
+METRIC_SCOPE_ERRORS_UNIT: Final = "{error}"
+METRIC_DURATION: Final = "openai.client.request.duration"
+METRIC_DURATION_UNIT: Final = "s"
+# Metric attribute holding one missing scope (one increment of METRIC_SCOPE_ERRORS per scope).
+SCOPE: Final = "openai.scope"
+
+# Low-cardinality attributes allowed on metrics. Never request ids or client ids (those live on spans).
+METRIC_ATTRIBUTES: Final = (
+    HTTP_METHOD,
+    TEMPLATE,
+    HOST,
+    HTTP_STATUS,
+    ERROR,
+    OPERATION,
+    KEY_FINGERPRINT,
+)
+SCOPE_ERROR_METRIC_ATTRIBUTES: Final = METRIC_ATTRIBUTES + (SCOPE, DIAGNOSIS)
+
+# Value of KEY_FINGERPRINT on metrics once the bound of distinct keys is reached.
+FINGERPRINT_OVERFLOW: Final = "_other"
+
+# Every span attribute this package may set, for docs, collector-config and leak tests.
+SPAN_ATTRIBUTES: Final = (
+    HTTP_METHOD,
+    TEMPLATE,
+    HOST,
+    PORT,
+    HTTP_STATUS,
+    ERROR,
+    PROVIDER,
+    OPERATION,
+    SCOPE_REQUIRED,
+    SCOPE_MISSING,
+    SCOPE_ERROR,
+    ERROR_CODE,
+    KEY_FINGERPRINT,
+    KEY_KIND,
+    KEY_HINT,
+    ORGANIZATION,
+    PROJECT,
+    RESPONSE_ORGANIZATION,
+    RESPONSE_PROJECT,
+    REQUEST_ID,
+    ATTEMPTS,
+    CLIENT_ID,
+    CLIENT_PARENT_ID,
+    CLIENT_ORIGIN,
+    CLIENT_ASYNC,
+    CLIENT_MUTATED,
+    SDK_VERSION,
+    DIAGNOSIS,
+    DIAGNOSIS_LAST_SUCCESS_TIME,
+    DIAGNOSIS_LAST_SUCCESS_CLIENT,
+    DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT,
+    DIAGNOSIS_FAILING_CLIENTS,
+    DIAGNOSIS_FAILING_KEYS,
+)
+
+# Key kinds (values of KEY_KIND).
+KEY_KINDS: Final = ("project", "user", "service_account", "admin", "workload_identity", "none", "other")

@@ -1,0 +1,167 @@
+"""Live diagnosis of each missing-scope error: platform flapping, a mutated client, or a scope never granted.
+
+A missing-scope 401 means the server accepted a credential and found it lacking a scope. What the
+process has seen tells the causes apart:
+
+* ``client_mutated``: the client that sent it no longer holds the api_key, organization, project
+  or base_url it was built with (the corrupted-shared-client case);
+* ``scope_flapping``: the same credential tuple (key fingerprint, organization, project, host)
+  succeeded for this scope, or on this very endpoint, within the look-back window, from any client;
+* ``never_granted``: the tuple has not succeeded for this scope within the window and has failed
+  at least ``min_failures`` times (a restricted key, or the owner's role lacks the permission);
+* ``unknown``: not enough evidence yet.
+
+Memory is bounded (LRU over tuples x scopes, capped per-scope sets) and each update is O(1)
+amortised under one short lock, so it is safe from threads and asyncio tasks alike.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from . import attributes as A
+
+CredentialTuple = tuple[str, str, str, str]  # fingerprint, organization, project, host
+
+
+@dataclass
+class _ScopeState:
+    last_success: float = 0.0
+    last_success_client: str = ""
+    failures: int = 0  # failures since the last success
+    first_failure: float = 0.0
+    last_failure: float = 0.0
+    label: str = ""
+
+
+@dataclass
+class _FailingSet:
+    """Clients and keys that failed for one scope, oldest first, pruned to the window."""
+
+    clients: "OrderedDict[str, float]" = field(default_factory=OrderedDict)
+    keys: "OrderedDict[str, float]" = field(default_factory=OrderedDict)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    label: str
+    previous: str
+    last_success: float
+    last_success_client: str
+    failing_clients: int
+    failing_keys: int
+    failures: int
+
+    @property
+    def changed(self) -> bool:
+        return self.label != self.previous
+
+    def span_attributes(self, client_id: str) -> dict[str, object]:
+        attrs: dict[str, object] = {
+            A.DIAGNOSIS: self.label,
+            A.DIAGNOSIS_FAILING_CLIENTS: self.failing_clients,
+            A.DIAGNOSIS_FAILING_KEYS: self.failing_keys,
+        }
+        if self.last_success:
+            attrs[A.DIAGNOSIS_LAST_SUCCESS_TIME] = _iso(self.last_success)
+            attrs[A.DIAGNOSIS_LAST_SUCCESS_CLIENT] = self.last_success_client
+            attrs[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] = self.last_success_client == client_id
+        return attrs
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
+
+
+class Diagnosis:
+    """Per-process evidence of which credential tuples succeeded and failed for which scopes."""
+
+    MAX_PER_SCOPE = 256
+    MAX_SCOPES = 256
+
+    def __init__(self, window: float = 900.0, max_entries: int = 4096, min_failures: int = 3, clock=time.time):
+        self.window = float(window)
+        self.max_entries = max(16, int(max_entries))
+        self.min_failures = max(1, int(min_failures))
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._scopes: "OrderedDict[tuple[CredentialTuple, str], _ScopeState]" = OrderedDict()
+        self._failing: "OrderedDict[str, _FailingSet]" = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._scopes)
+
+    def _entry(self, key: tuple[CredentialTuple, str]) -> _ScopeState:
+        state = self._scopes.get(key)
+        if state is None:
+            state = self._scopes[key] = _ScopeState()
+            if len(self._scopes) > self.max_entries:
+                self._scopes.popitem(last=False)
+        else:
+            self._scopes.move_to_end(key)
+        return state
+
+    def observe_success(self, cred: CredentialTuple, scopes: tuple[str, ...], endpoint: str, client_id: str) -> None:
+        """A call on ``endpoint`` (``"GET /threads/{thread_id}/runs"``) succeeded with ``cred``."""
+        now = self.clock()
+        with self._lock:
+            for name in scopes + (endpoint,):
+                state = self._entry((cred, name))
+                state.last_success = now
+                state.last_success_client = client_id
+                state.failures = 0
+
+    def observe_scope_error(
+        self,
+        cred: CredentialTuple,
+        scope: str,
+        endpoint: str,
+        client_id: str,
+        mutated: bool,
+    ) -> Verdict:
+        now = self.clock()
+        horizon = now - self.window
+        with self._lock:
+            state = self._entry((cred, scope))
+            if state.failures == 0:
+                state.first_failure = now
+            state.failures += 1
+            state.last_failure = now
+            by_endpoint = self._scopes.get((cred, endpoint))
+            last_success, last_client = state.last_success, state.last_success_client
+            if by_endpoint is not None and by_endpoint.last_success > last_success:
+                last_success, last_client = by_endpoint.last_success, by_endpoint.last_success_client
+
+            failing = self._failing.get(scope)
+            if failing is None:
+                failing = self._failing[scope] = _FailingSet()
+                if len(self._failing) > self.MAX_SCOPES:
+                    self._failing.popitem(last=False)
+            for members, member in ((failing.clients, client_id), (failing.keys, cred[0])):
+                members[member] = now
+                members.move_to_end(member)
+                while members and (next(iter(members.values())) < horizon or len(members) > self.MAX_PER_SCOPE):
+                    members.popitem(last=False)
+
+            if mutated:
+                label = A.DIAGNOSIS_CLIENT_MUTATED
+            elif last_success and last_success >= horizon:
+                label = A.DIAGNOSIS_SCOPE_FLAPPING
+            elif state.failures >= self.min_failures:
+                label = A.DIAGNOSIS_NEVER_GRANTED
+            else:
+                label = A.DIAGNOSIS_UNKNOWN
+            previous = state.label
+            state.label = label
+            return Verdict(
+                label=label,
+                previous=previous,
+                last_success=last_success,
+                last_success_client=last_client,
+                failing_clients=len(failing.clients),
+                failing_keys=len(failing.keys),
+                failures=state.failures,
+            )

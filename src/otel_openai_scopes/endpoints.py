@@ -1,0 +1,176 @@
+"""URL path to endpoint: template, SDK operation and required scopes.
+
+Pure functions over a precompiled segment trie, so the hot path is a few dict lookups per path
+segment. IDs are never put on metrics: every concrete path is turned into its template first, and
+paths the scope map does not know are still templated by a generic ID detector.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+_ID_PREFIX = re.compile(
+    r"^(?:thread|run|step|msg|asst|vs|vsfb|batch|ftjob|ft|ftckpt|resp|conv|item|fc|rs|cntr|cfile|eval|evalrun|"
+    r"outputitem|upload|part|video|call|org|proj|user|key|chatcmpl|file|modr|cmpl|cp|sess|ws|invite|group|role)[-_]",
+)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HEXISH = re.compile(r"^[0-9a-fA-F]{16,}$")
+MAX_PATH_CHARS = 2048
+MAX_SEGMENTS = 32
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the package knows of one endpoint. ``template`` is relative to the API base (``/threads/{thread_id}``)."""
+
+    method: str
+    template: str
+    operation: str = ""
+    scopes: tuple[str, ...] = ()
+    confidence: str = ""
+    known: bool = True
+
+
+@dataclass
+class _Node:
+    literal: dict[str, "_Node"] = field(default_factory=dict)
+    param: "_Node | None" = None
+    param_name: str = ""
+    endpoint: Endpoint | None = None
+
+
+def looks_like_id(segment: str) -> bool:
+    """Whether a path segment of an unknown endpoint is an identifier (replaced by a placeholder)."""
+    if not segment:
+        return False
+    if _ID_PREFIX.match(segment) or _UUID.match(segment) or _HEXISH.match(segment):
+        return True
+    if ":" in segment or len(segment) > 40:
+        return True
+    return any(c.isdigit() for c in segment) and len(segment) >= 8
+
+
+def _param_name_after(previous: str) -> str:
+    base = previous[:-1] if previous.endswith("s") and len(previous) > 1 else previous
+    base = re.sub(r"[^a-z0-9_]", "_", base.lower()) or "id"
+    return "{" + base + "_id}" if base != "id" else "{id}"
+
+
+def generic_template(segments: Iterable[str]) -> str:
+    out: list[str] = []
+    previous = ""
+    for seg in segments:
+        if looks_like_id(seg):
+            out.append(_param_name_after(previous) if previous else "{id}")
+        else:
+            out.append(seg if len(seg) <= 64 else "{id}")
+        previous = seg
+    return "/" + "/".join(out)
+
+
+def split_path(path: str) -> list[str]:
+    """Path to segments: query and fragment dropped, empty segments removed, bounded in length."""
+    if len(path) > MAX_PATH_CHARS:
+        path = path[:MAX_PATH_CHARS]
+    for sep in ("?", "#"):
+        i = path.find(sep)
+        if i >= 0:
+            path = path[:i]
+    return [s for s in path.split("/") if s][:MAX_SEGMENTS]
+
+
+class EndpointMatcher:
+    """Matches (method, path relative to the API base) to an :class:`Endpoint`.
+
+    Literal segments win over placeholders (``/threads/runs`` is not ``/threads/{thread_id}``);
+    the search backtracks when a literal branch dead-ends.
+    """
+
+    def __init__(self, endpoints: Iterable[Endpoint], api_prefix: str = "/v1") -> None:
+        self._roots: dict[str, _Node] = {}
+        self._api_prefix = api_prefix
+        count = 0
+        for ep in endpoints:
+            self._add(ep)
+            count += 1
+        self.size = count
+        self.match = lru_cache(maxsize=4096)(self._match_uncached)
+
+    def _add(self, ep: Endpoint) -> None:
+        node = self._roots.setdefault(ep.method.upper(), _Node())
+        for seg in split_path(ep.template):
+            if seg.startswith("{") and seg.endswith("}"):
+                if node.param is None:
+                    node.param = _Node()
+                    node.param_name = seg
+                node = node.param
+            else:
+                node = node.literal.setdefault(seg, _Node())
+        node.endpoint = ep
+
+    def _walk(self, node: _Node, segs: list[str], i: int, out: list[str]) -> Endpoint | None:
+        if i == len(segs):
+            return node.endpoint
+        seg = segs[i]
+        child = node.literal.get(seg)
+        if child is not None:
+            out.append(seg)
+            found = self._walk(child, segs, i + 1, out)
+            if found is not None:
+                return found
+            out.pop()
+        if node.param is not None:
+            out.append(node.param_name)
+            found = self._walk(node.param, segs, i + 1, out)
+            if found is not None:
+                return found
+            out.pop()
+        return None
+
+    def _match_uncached(self, method: str, path: str) -> Endpoint:
+        method = method.upper()
+        segs = split_path(path)
+        if segs and "/" + segs[0] == self._api_prefix:
+            segs = segs[1:]
+        prefix = ""
+        # Azure OpenAI: /deployments/{deployment_id}/chat/completions
+        if len(segs) > 2 and segs[0] == "deployments":
+            prefix = "/deployments/{deployment_id}"
+            segs = segs[2:]
+        root = self._roots.get(method)
+        if root is not None:
+            out: list[str] = []
+            ep = self._walk(root, segs, 0, out)
+            if ep is not None:
+                if prefix:
+                    return Endpoint(method, prefix + ep.template, ep.operation, ep.scopes, ep.confidence, True)
+                return ep
+        return Endpoint(method, prefix + generic_template(segs) if segs else prefix or "/", known=False)
+
+
+def endpoints_from_rows(rows: Iterable[Mapping[str, str]], api_prefix: str = "/v1") -> list[Endpoint]:
+    """Rows with method, template, operation, scopes (comma separated), confidence -> endpoints.
+
+    Templates are stored relative to the API base, so a ``/v1`` prefix is removed.
+    """
+    out = []
+    for row in rows:
+        template = row["template"].strip()
+        if template.startswith(api_prefix + "/"):
+            template = template[len(api_prefix):]
+        scopes = row.get("scopes") or ""
+        if not isinstance(scopes, str):
+            scopes = ",".join(scopes)
+        out.append(
+            Endpoint(
+                method=row["method"].strip().upper(),
+                template=template,
+                operation=(row.get("operation") or "").strip(),
+                scopes=tuple(s.strip() for s in scopes.split(",") if s.strip()),
+                confidence=(row.get("confidence") or "").strip(),
+            )
+        )
+    return out

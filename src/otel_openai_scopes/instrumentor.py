@@ -1,0 +1,262 @@
+"""The patch points: where the OpenAI SDK is wrapped (wrapt), and nothing else.
+
+Version-stable points, per the SDK research notes:
+
+* ``SyncAPIClient.request`` / ``AsyncAPIClient.request``: once per logical call in every SDK from
+  1.35.7 to 3.x (retries never re-enter it); one span per call.
+* Every HTTP attempt, with the headers as actually sent: ``_send_request`` on the base clients
+  where it exists (2.31+, also catches the workload-identity re-send); before that, the class-level
+  ``send`` of ``httpx`` (and ``httpx2`` if installed) clients, filtered to the client of the call in flight.
+* Client lifecycle: ``OpenAI``/``AsyncOpenAI.__init__`` and ``copy``/``with_options`` (Azure too).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import importlib
+from typing import Any, Collection
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.metrics import get_meter
+from opentelemetry.trace import get_tracer
+from wrapt import wrap_function_wrapper
+
+from .config import Settings
+from .package import _instruments
+from .recorder import CallState, Recorder
+from .safety import report_internal_error
+from .scope_map import build_matcher
+from .streams import AsyncStreamProxy, SyncStreamProxy
+from .version import __version__
+
+_CURRENT: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("otel_openai_scopes_call", default=None)
+
+SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
+
+
+def _options_of(args: tuple, kwargs: dict) -> Any:
+    if len(args) > 1:
+        return args[1]
+    return kwargs["options"]
+
+
+class OpenAIScopesInstrumentor(BaseInstrumentor):
+    """Spans and metrics for every OpenAI API call, tagged with what explains ``Missing scopes`` 401s.
+
+    ``OpenAIScopesInstrumentor().instrument(tracer_provider=..., meter_provider=..., **settings)``;
+    settings (see :class:`~otel_openai_scopes.config.Settings`) may also be given to the constructor
+    or as ``OTEL_INSTRUMENTATION_OPENAI_SCOPES_*`` environment variables. ``scope_map`` may be a file
+    path or a mapping ``{"GET /v1/things/{id}": ["things.read"]}``.
+    """
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__()
+        self._constructor_settings = settings
+        self._patched: list[tuple[Any, str]] = []
+        self.recorder: Recorder | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments
+
+    # -- instrument / uninstrument ---------------------------------------------------------------
+    def _instrument(self, **kwargs: Any) -> None:
+        import openai
+        from openai import _base_client
+        from openai._streaming import AsyncStream, Stream
+
+        overrides = dict(getattr(self, "_constructor_settings", {}))
+        scope_map_override = None
+        for name in list(kwargs):
+            if name in ("tracer_provider", "meter_provider"):
+                continue
+            overrides[name] = kwargs[name]
+        if not isinstance(overrides.get("scope_map"), (str, type(None))):
+            scope_map_override = overrides.pop("scope_map")
+        settings = Settings.load(overrides)
+        matcher = build_matcher(settings.scope_map, scope_map_override)
+        tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"), schema_url=SCHEMA_URL)
+        meter = get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=SCHEMA_URL)
+        sdk_version = getattr(openai, "__version__", "") or getattr(getattr(openai, "version", None), "VERSION", "")
+        self.recorder = recorder = Recorder(tracer, meter, settings, matcher, sdk_version)
+        self._patched = []
+        self._stream_types = (Stream, AsyncStream)
+
+        self._wrap(_base_client, "SyncAPIClient", "request", self._make_sync_request(recorder))
+        self._wrap(_base_client, "AsyncAPIClient", "request", self._make_async_request(recorder))
+
+        if hasattr(_base_client.SyncAPIClient, "_send_request"):
+            self._wrap(_base_client, "SyncAPIClient", "_send_request", self._make_sync_send(recorder, by="client"))
+            self._wrap(_base_client, "AsyncAPIClient", "_send_request", self._make_async_send(recorder, by="client"))
+        else:
+            for module_name in ("httpx", "httpx2"):
+                try:
+                    mod = importlib.import_module(module_name)
+                except ImportError:
+                    continue
+                self._wrap(mod, "Client", "send", self._make_sync_send(recorder, by="http"))
+                self._wrap(mod, "AsyncClient", "send", self._make_async_send(recorder, by="http"))
+
+        init_wrapper = self._make_init(recorder)
+        copy_wrapper = self._make_copy(recorder)
+        for cls_name in ("OpenAI", "AsyncOpenAI"):
+            self._wrap(openai, cls_name, "__init__", init_wrapper)
+        for module, cls_name in (
+            (openai, "OpenAI"),
+            (openai, "AsyncOpenAI"),
+            (openai, "AzureOpenAI"),
+            (openai, "AsyncAzureOpenAI"),
+        ):
+            cls = getattr(module, cls_name, None)
+            if cls is None:
+                continue
+            for attr in ("copy", "with_options"):
+                if attr in vars(cls):
+                    self._wrap(module, cls_name, attr, copy_wrapper)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for owner, attr in reversed(self._patched):
+            try:
+                unwrap(owner, attr)
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("uninstrument", exc)
+        self._patched = []
+        self.recorder = None
+
+    def _wrap(self, module: Any, cls_name: str, attr: str, wrapper: Any) -> None:
+        cls = getattr(module, cls_name)
+        wrap_function_wrapper(module, f"{cls_name}.{attr}", wrapper)
+        self._patched.append((cls, attr))
+
+    @property
+    def patched(self) -> list[tuple[Any, str]]:
+        """(class, attribute) pairs currently wrapped, for tests and ``doctor``."""
+        return list(self._patched)
+
+    # -- wrappers ------------------------------------------------------------------------------------
+    def _make_sync_request(self, recorder: Recorder):
+        stream_types = self._stream_types
+
+        def request_wrapper(wrapped, instance, args, kwargs):
+            try:
+                state = recorder.start(instance, _options_of(args, kwargs))
+                token = recorder.activate(state)
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("request.start", exc)
+                return wrapped(*args, **kwargs)
+            var_token = _CURRENT.set(state)
+            try:
+                result = wrapped(*args, **kwargs)
+            except BaseException as exc:
+                _CURRENT.reset(var_token)
+                recorder.deactivate(token)
+                recorder.finish(state, exc=exc)
+                raise
+            _CURRENT.reset(var_token)
+            recorder.deactivate(token)
+            if isinstance(result, stream_types):
+                try:
+                    return SyncStreamProxy(result, state)
+                except Exception as exc:  # noqa: BLE001
+                    report_internal_error("request.stream", exc)
+            recorder.finish(state)
+            return result
+
+        return request_wrapper
+
+    def _make_async_request(self, recorder: Recorder):
+        stream_types = self._stream_types
+
+        async def request_wrapper(wrapped, instance, args, kwargs):
+            try:
+                state = recorder.start(instance, _options_of(args, kwargs))
+                token = recorder.activate(state)
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("request.start", exc)
+                return await wrapped(*args, **kwargs)
+            var_token = _CURRENT.set(state)
+            try:
+                result = await wrapped(*args, **kwargs)
+            except BaseException as exc:
+                _CURRENT.reset(var_token)
+                recorder.deactivate(token)
+                recorder.finish(state, exc=exc)
+                raise
+            _CURRENT.reset(var_token)
+            recorder.deactivate(token)
+            if isinstance(result, stream_types):
+                try:
+                    return AsyncStreamProxy(result, state)
+                except Exception as exc:  # noqa: BLE001
+                    report_internal_error("request.stream", exc)
+            recorder.finish(state)
+            return result
+
+        return request_wrapper
+
+    @staticmethod
+    def _state_for(instance: Any, by: str) -> CallState | None:
+        state = _CURRENT.get()
+        if state is None or state.finished:
+            return None
+        if by == "http" and instance is not state.http_client:
+            return None
+        return state
+
+    def _make_sync_send(self, recorder: Recorder, by: str):
+        state_for = self._state_for
+
+        def send_wrapper(wrapped, instance, args, kwargs):
+            state = state_for(instance, by)
+            if state is None:
+                return wrapped(*args, **kwargs)
+            try:
+                recorder.attempt_started(state, args[0] if args else kwargs.get("request"))
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("attempt.start", exc)
+            response = wrapped(*args, **kwargs)
+            state.last_response = response
+            return response
+
+        return send_wrapper
+
+    def _make_async_send(self, recorder: Recorder, by: str):
+        state_for = self._state_for
+
+        async def send_wrapper(wrapped, instance, args, kwargs):
+            state = state_for(instance, by)
+            if state is None:
+                return await wrapped(*args, **kwargs)
+            try:
+                recorder.attempt_started(state, args[0] if args else kwargs.get("request"))
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("attempt.start", exc)
+            response = await wrapped(*args, **kwargs)
+            state.last_response = response
+            return response
+
+        return send_wrapper
+
+    @staticmethod
+    def _make_init(recorder: Recorder):
+        def init_wrapper(wrapped, instance, args, kwargs):
+            wrapped(*args, **kwargs)
+            try:
+                if recorder.registry.get(instance) is None:
+                    recorder.register_client(instance)
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("client.init", exc)
+
+        return init_wrapper
+
+    @staticmethod
+    def _make_copy(recorder: Recorder):
+        def copy_wrapper(wrapped, instance, args, kwargs):
+            child = wrapped(*args, **kwargs)
+            try:
+                recorder.set_parent(child, instance)
+            except Exception as exc:  # noqa: BLE001
+                report_internal_error("client.copy", exc)
+            return child
+
+        return copy_wrapper

@@ -1,0 +1,379 @@
+"""Turns one logical OpenAI call (and its HTTP attempts) into a span, metric records and a diagnosis.
+
+The patch points in :mod:`.instrumentor` only call into here; everything here is written so that
+the per-call work is a handful of dict lookups: per-client attributes are computed once per client,
+credentials are hashed once per distinct key, endpoints are matched by a precompiled trie.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import attributes as A
+from .clients import ClientInfo, ClientRegistry
+from .config import Settings
+from .diagnosis import Diagnosis
+from .endpoints import EndpointMatcher
+from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache, credential_from_authorization
+from .redact import safe_message
+from .safety import report_internal_error
+from .scope_errors import ErrorInfo, parse_error
+
+diagnosis_log = logging.getLogger("otel_openai_scopes.diagnosis")
+
+MAX_ATTEMPT_EVENTS = 16
+_CLIENT = SpanKind.CLIENT
+
+
+class CallState:
+    """One logical call in flight."""
+
+    __slots__ = (
+        "recorder", "span", "start", "client", "info", "http_client", "method", "template", "operation",
+        "scopes", "endpoint_key", "attempts", "attempt_log", "last_request", "last_response", "attempt_start",
+        "finished", "status_code", "metric_base", "host",
+    )
+
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.attempt_log: list[tuple[int, int, Any, str]] | None = None
+        self.last_request: Any = None
+        self.last_response: Any = None
+        self.attempt_start = 0
+        self.finished = False
+        self.status_code = 0
+
+
+def _error_type_name(exc: BaseException) -> str:
+    cls = type(exc)
+    module = cls.__module__
+    return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
+
+
+def _header(headers: Any, name: str) -> Any:
+    try:
+        return headers.get(name)
+    except Exception:  # noqa: BLE001 - odd header containers must not break the call
+        return None
+
+
+class Recorder:
+    """Holds the tracer, instruments, caches and diagnosis for one instrumentation."""
+
+    def __init__(
+        self,
+        tracer: trace.Tracer,
+        meter: Any,
+        settings: Settings,
+        matcher: EndpointMatcher,
+        sdk_version: str,
+    ) -> None:
+        self.tracer = tracer
+        self.settings = settings
+        self.matcher = matcher
+        self.sdk_version = sdk_version
+        self.registry = ClientRegistry(settings.max_clients, settings.capture_client_origin)
+        secret = settings.fingerprint_secret.encode() if settings.fingerprint_secret else None
+        self.credentials = CredentialCache(secret)
+        self.diagnosis = Diagnosis(settings.diagnosis_window, settings.diagnosis_max_entries)
+        self.requests = meter.create_counter(
+            A.METRIC_REQUESTS, unit=A.METRIC_REQUESTS_UNIT, description="OpenAI API calls (logical, retries included)"
+        )
+        self.scope_errors = meter.create_counter(
+            A.METRIC_SCOPE_ERRORS,
+            unit=A.METRIC_SCOPE_ERRORS_UNIT,
+            description="Missing scopes named by OpenAI error responses, one per scope",
+        )
+        self.duration = meter.create_histogram(
+            A.METRIC_DURATION, unit=A.METRIC_DURATION_UNIT, description="Duration of OpenAI API calls"
+        )
+        self._metric_keys: set[str] = set()
+
+    # ---- client lifecycle --------------------------------------------------------------------
+    def register_client(self, client: Any, parent: Any = None) -> None:
+        info = self.registry.register(client, origin_depth=4)
+        if parent is not None:
+            parent_info = self.registry.get(parent)
+            if parent_info is not None:
+                info.parent_id = parent_info.client_id
+
+    def set_parent(self, child: Any, parent: Any) -> None:
+        child_info = self.registry.get(child) or self.registry.get_or_register(child)
+        parent_info = self.registry.get_or_register(parent)
+        if child_info is not parent_info:
+            child_info.parent_id = parent_info.client_id
+            child_info.static_attributes.clear()
+
+    def _client_attributes(self, info: ClientInfo, client: Any) -> dict[str, Any]:
+        """Span attributes that only change when the client's base URL does; cached on the info."""
+        base_url = getattr(client, "base_url", None)
+        cached = info.static_attributes
+        if cached and cached.get("_base") is base_url:
+            return cached
+        host, port, base_path = "", 0, ""
+        try:
+            host = base_url.host or ""
+            port = base_url.port or (443 if base_url.scheme == "https" else 80)
+            base_path = (base_url.path or "").rstrip("/")
+        except Exception:  # noqa: BLE001
+            parts = urlsplit(str(base_url or ""))
+            host, port, base_path = parts.hostname or "", parts.port or 443, parts.path.rstrip("/")
+        attrs: dict[str, Any] = {
+            A.HOST: host,
+            A.PORT: port,
+            A.PROVIDER: info.provider,
+            A.CLIENT_ID: info.client_id,
+            A.CLIENT_ASYNC: info.is_async,
+            A.SDK_VERSION: self.sdk_version,
+        }
+        if info.origin:
+            attrs[A.CLIENT_ORIGIN] = info.origin
+        if info.parent_id:
+            attrs[A.CLIENT_PARENT_ID] = info.parent_id
+        info.static_attributes = {"_base": base_url, "_path": base_path, "_attrs": attrs}
+        return info.static_attributes
+
+    # ---- call lifecycle ----------------------------------------------------------------------
+    def start(self, client: Any, options: Any) -> CallState:
+        info = self.registry.get(client) or self.registry.get_or_register(client)
+        static = self._client_attributes(info, client)
+        method = str(options.method).upper()
+        url = str(options.url)
+        base_path = static["_path"]
+        if url.startswith(("http://", "https://")):
+            path = urlsplit(url).path
+            if base_path and path.startswith(base_path + "/"):
+                path = path[len(base_path):]
+        else:
+            path = url
+        endpoint = self.matcher.match(method, path)
+        template = base_path + endpoint.template
+        attrs = dict(static["_attrs"])
+        attrs[A.HTTP_METHOD] = method
+        attrs[A.TEMPLATE] = template
+        if endpoint.operation:
+            attrs[A.OPERATION] = endpoint.operation
+        if endpoint.scopes:
+            attrs[A.SCOPE_REQUIRED] = endpoint.scopes
+        state = CallState()
+        state.recorder = self
+        state.client = client
+        state.info = info
+        state.http_client = getattr(client, "_client", None)
+        state.method = method
+        state.template = template
+        state.operation = endpoint.operation
+        state.scopes = endpoint.scopes
+        state.endpoint_key = method + " " + endpoint.template
+        state.host = attrs[A.HOST]
+        state.span = self.tracer.start_span(f"{method} {template}", kind=_CLIENT, attributes=attrs)
+        state.start = time.perf_counter()
+        return state
+
+    def activate(self, state: CallState) -> object:
+        return otel_context.attach(trace.set_span_in_context(state.span))
+
+    @staticmethod
+    def deactivate(token: object) -> None:
+        otel_context.detach(token)
+
+    # ---- attempts ------------------------------------------------------------------------------
+    def attempt_started(self, state: CallState, request: Any) -> None:
+        if state.attempts:  # a retry: log the attempt that came before
+            self._log_attempt(state)
+        state.attempts += 1
+        state.last_request = request
+        state.last_response = None
+        state.attempt_start = time.time_ns()
+
+    def attempt_finished(self, state: CallState, response: Any) -> None:
+        state.last_response = response
+
+    def _log_attempt(self, state: CallState, error: str = "") -> None:
+        log = state.attempt_log
+        if log is None:
+            log = state.attempt_log = []
+        if len(log) < MAX_ATTEMPT_EVENTS:
+            resp = state.last_response
+            status = getattr(resp, "status_code", 0) if resp is not None else 0
+            rid = _header(resp.headers, "x-request-id") if resp is not None else None
+            log.append((state.attempt_start, status, rid, error))
+
+    # ---- finishing -----------------------------------------------------------------------------
+    def _credential(self, state: CallState) -> tuple[Credential, str | None, Any, Any]:
+        req = state.last_request
+        raw = None
+        org = project = None
+        if req is not None:
+            headers = req.headers
+            raw = credential_from_authorization(_header(headers, "authorization")) or _header(headers, "api-key")
+            org = _header(headers, "openai-organization")
+            project = _header(headers, "openai-project")
+        else:
+            key = getattr(state.client, "api_key", None)
+            raw = key if isinstance(key, str) else None
+            org = getattr(state.client, "organization", None)
+            project = getattr(state.client, "project", None)
+        cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
+        return cred, raw, org, project
+
+    def _metric_fingerprint(self, fp: str) -> str:
+        keys = self._metric_keys
+        if fp in keys:
+            return fp
+        if len(keys) < self.settings.max_metric_keys:
+            keys.add(fp)
+            return fp
+        return A.FINGERPRINT_OVERFLOW
+
+    def finish(self, state: CallState, response: Any = None, exc: BaseException | None = None,
+               end_span: bool = True) -> None:
+        """Record the outcome. ``response`` is the final HTTP response when known."""
+        if state.finished:
+            return
+        state.finished = True
+        span = state.span
+        try:
+            self._finish(state, span, response, exc)
+        except Exception as internal:  # noqa: BLE001
+            report_internal_error("finish", internal)
+        finally:
+            if end_span:
+                span.end()
+
+    def _finish(self, state: CallState, span: Any, response: Any, exc: BaseException | None) -> None:
+        elapsed = time.perf_counter() - state.start
+        info = state.info
+        cred, raw_key, org, project = self._credential(state)
+        if response is None:
+            response = getattr(exc, "response", None) if exc is not None else state.last_response
+        status = getattr(response, "status_code", 0) if response is not None else 0
+        if not isinstance(status, int):
+            status = 0
+        attrs: dict[str, Any] = {A.ATTEMPTS: state.attempts, A.KEY_KIND: cred.kind}
+        if cred.fingerprint:
+            attrs[A.KEY_FINGERPRINT] = cred.fingerprint
+            if self.settings.capture_key_hint:
+                attrs[A.KEY_HINT] = cred.hint
+        if org:
+            attrs[A.ORGANIZATION] = str(org)
+        if project:
+            attrs[A.PROJECT] = str(project)
+        if status:
+            attrs[A.HTTP_STATUS] = status
+        if response is not None:
+            headers = getattr(response, "headers", None)
+            if headers is not None:
+                rid = _header(headers, "x-request-id")
+                if rid:
+                    attrs[A.REQUEST_ID] = str(rid)[:128]
+                rorg = _header(headers, "openai-organization")
+                if rorg:
+                    attrs[A.RESPONSE_ORGANIZATION] = str(rorg)[:128]
+                rproj = _header(headers, "openai-project")
+                if rproj:
+                    attrs[A.RESPONSE_PROJECT] = str(rproj)[:128]
+        mutated = info.mutated_fields(state.client)
+        if mutated:
+            attrs[A.CLIENT_MUTATED] = mutated
+
+        error_type = ""
+        error_info: ErrorInfo | None = None
+        if exc is not None:
+            if status >= 400:
+                error_type = str(status)
+                error_info = parse_error(status, getattr(exc, "body", None), raw_key)
+                if not error_info.message:
+                    error_info = ErrorInfo(
+                        status, error_info.missing_scopes, error_info.code, error_info.type,
+                        safe_message(getattr(exc, "message", "") or "", raw_key),
+                    )
+            else:
+                error_type = _error_type_name(exc)
+        elif status >= 400:
+            error_type = str(status)
+        if error_type:
+            attrs[A.ERROR] = error_type
+
+        cred_tuple = (cred.fingerprint, str(org or ""), str(project or ""), state.host)
+        verdicts = []
+        if error_info is not None:
+            if error_info.code:
+                attrs[A.ERROR_CODE] = error_info.code
+            if error_info.missing_scopes:
+                attrs[A.SCOPE_MISSING] = error_info.missing_scopes
+                attrs[A.SCOPE_ERROR] = True
+                for scope in error_info.missing_scopes:
+                    verdict = self.diagnosis.observe_scope_error(
+                        cred_tuple, scope, state.endpoint_key, info.client_id, bool(mutated)
+                    )
+                    verdicts.append((scope, verdict))
+                attrs.update(verdicts[0][1].span_attributes(info.client_id))
+        elif exc is None and 200 <= status < 400:
+            self.diagnosis.observe_success(cred_tuple, state.scopes, state.endpoint_key, info.client_id)
+
+        span.set_attributes(attrs)
+        if state.attempt_log is not None or state.attempts > 1:
+            self._log_attempt(state, error_type)
+            for i, (ts, st, rid, err) in enumerate(state.attempt_log or ()):
+                ev = {A.EVENT_ATTEMPT_RETRY: i}
+                if st:
+                    ev[A.HTTP_STATUS] = st
+                if rid:
+                    ev[A.REQUEST_ID] = str(rid)[:128]
+                if err and not st:
+                    ev[A.ERROR] = err
+                span.add_event(A.EVENT_ATTEMPT, ev, timestamp=ts)
+        for scope, verdict in verdicts:
+            if verdict.changed:
+                self._diagnosis_changed(span, cred, scope, verdict, info.client_id)
+        if error_type:
+            message = error_info.message if error_info is not None else safe_message(str(exc or ""), raw_key)
+            if exc is not None:
+                span.add_event(
+                    "exception",
+                    {"exception.type": _error_type_name(exc), "exception.message": message},
+                )
+            span.set_status(Status(StatusCode.ERROR, message or error_type))
+
+        mattrs = {
+            A.HTTP_METHOD: state.method,
+            A.TEMPLATE: state.template,
+            A.HOST: state.host,
+            A.KEY_FINGERPRINT: self._metric_fingerprint(cred.fingerprint) if cred.fingerprint else "none",
+        }
+        if status:
+            mattrs[A.HTTP_STATUS] = status
+        if error_type:
+            mattrs[A.ERROR] = error_type
+        if state.operation:
+            mattrs[A.OPERATION] = state.operation
+        self.requests.add(1, mattrs)
+        self.duration.record(elapsed, mattrs)
+        for scope, verdict in verdicts:
+            sattrs = dict(mattrs)
+            sattrs[A.SCOPE] = scope
+            sattrs[A.DIAGNOSIS] = verdict.label
+            self.scope_errors.add(1, sattrs)
+
+    def _diagnosis_changed(self, span: Any, cred: Credential, scope: str, verdict: Any, client_id: str) -> None:
+        attrs = {
+            A.DIAGNOSIS: verdict.label,
+            A.DIAGNOSIS_PREVIOUS: verdict.previous or "none",
+            A.SCOPE: scope,
+            A.KEY_FINGERPRINT: cred.fingerprint,
+            A.CLIENT_ID: client_id,
+        }
+        span.add_event(A.EVENT_DIAGNOSIS_CHANGED, attrs)
+        diagnosis_log.info(
+            "diagnosis for key %s scope %s: %s -> %s (client %s)",
+            cred.fingerprint or "none", scope, verdict.previous or "none", verdict.label, client_id,
+            extra={k.replace(".", "_"): v for k, v in attrs.items()},
+        )

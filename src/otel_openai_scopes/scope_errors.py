@@ -1,0 +1,109 @@
+"""Error response to the scopes it says are missing.
+
+The server's wording has changed over time (role hints vary; newer bodies carry
+``code: "missing_scope"``) and a proxy may answer with HTML, an empty body, or megabytes; parsing
+reads a bounded prefix, never raises, and returns plain values.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .redact import safe_message
+
+MAX_BODY_CHARS = 64 * 1024
+MAX_SCOPES = 16
+MAX_SCOPE_CHARS = 64
+
+_MISSING = re.compile(r"missing\s+(?:the\s+)?(?:required\s+)?scopes?\s*[:=]\s*", re.IGNORECASE)
+_SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*$")
+_END = re.compile(r"\.(?:\s|$)|\n|[\"'<]")
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """What an error response says, in plain bounded values."""
+
+    status: int
+    missing_scopes: tuple[str, ...] = ()
+    code: str = ""
+    type: str = ""
+    message: str = ""
+
+    @property
+    def is_scope_error(self) -> bool:
+        return bool(self.missing_scopes)
+
+
+def parse_missing_scopes(message: str) -> tuple[str, ...]:
+    """``"... Missing scopes: a, b. Check ..."`` -> ``("a", "b")``; anything else -> ``()``."""
+    if not message:
+        return ()
+    message = message[:MAX_BODY_CHARS]
+    found: list[str] = []
+    for m in _MISSING.finditer(message):
+        rest = message[m.end(): m.end() + 1024]
+        end = _END.search(rest)
+        chunk = rest[: end.start()] if end else rest
+        for token in re.split(r"[,\s;]+|\band\b", chunk):
+            token = token.strip().strip(".`'\"()[]")
+            if token and len(token) <= MAX_SCOPE_CHARS and _SCOPE.match(token) and token not in found:
+                found.append(token)
+                if len(found) >= MAX_SCOPES:
+                    return tuple(found)
+    return tuple(found)
+
+
+def _error_object(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        return inner if isinstance(inner, dict) else {"message": inner} if isinstance(inner, str) else None
+    return None
+
+
+def body_to_text(body: Any) -> str:
+    """Any body (bytes, str, parsed JSON) -> a bounded str."""
+    if body is None:
+        return ""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        return bytes(body[:MAX_BODY_CHARS]).decode("utf-8", "replace")
+    if isinstance(body, str):
+        return body[:MAX_BODY_CHARS]
+    try:
+        return json.dumps(body, default=str)[:MAX_BODY_CHARS]
+    except Exception:  # noqa: BLE001 - a body of any shape must not break parsing
+        return ""
+
+
+def parse_error(status: int, body: Any, *secrets: str | None) -> ErrorInfo:
+    """Parse an error response body (parsed JSON, str or bytes). Never raises."""
+    obj = _error_object(body)
+    if obj is None and isinstance(body, (str, bytes, bytearray, memoryview)):
+        text = body_to_text(body)
+        if text.lstrip().startswith("{"):
+            try:
+                obj = _error_object(json.loads(text))
+            except ValueError:
+                obj = None
+    if obj is not None:
+        message = obj.get("message")
+        message = message if isinstance(message, str) else body_to_text(message)
+        code = obj.get("code")
+        etype = obj.get("type")
+        missing = parse_missing_scopes(message)
+        return ErrorInfo(
+            status=status,
+            missing_scopes=missing,
+            code=safe_message(code, *secrets, limit=64) if isinstance(code, (str, int)) else "",
+            type=safe_message(etype, *secrets, limit=64) if isinstance(etype, str) else "",
+            message=safe_message(message[:MAX_BODY_CHARS], *secrets),
+        )
+    text = body_to_text(body)
+    return ErrorInfo(
+        status=status,
+        missing_scopes=parse_missing_scopes(text),
+        message=safe_message(text, *secrets) if text.strip() else "",
+    )
