@@ -23,25 +23,30 @@ _PROCESS_TAG = os.urandom(3).hex()
 _SKIP_DIRS: tuple[str, ...] = ()
 
 
-def _skip_dirs() -> tuple[str, ...]:
+# This package's own patch-point modules (not the demo or CLI, which are user code of the SDK).
+_OWN_MODULES = ("instrumentor.py", "recorder.py", "clients.py", "streams.py")
+
+
+def _skip_prefixes() -> tuple[str, ...]:
     global _SKIP_DIRS
     if not _SKIP_DIRS:
-        dirs = [os.path.dirname(__file__)]
+        here = os.path.dirname(__file__)
+        prefixes = [os.path.join(here, name) for name in _OWN_MODULES]
         for name in ("openai", "wrapt"):
             mod = sys.modules.get(name)
             if mod is not None and getattr(mod, "__file__", None):
-                dirs.append(os.path.dirname(mod.__file__))
-        _SKIP_DIRS = tuple(d + os.sep for d in dirs)
+                prefixes.append(os.path.dirname(mod.__file__) + os.sep)
+        _SKIP_DIRS = tuple(prefixes)
     return _SKIP_DIRS
 
 
 def user_code_origin(start_depth: int = 2) -> str:
-    """``file:line`` of the first frame outside openai, wrapt and this package."""
+    """``file:line`` of the first frame outside openai, wrapt and this package's patch points."""
     try:
         frame = sys._getframe(start_depth)
     except ValueError:
         return ""
-    skip = _skip_dirs()
+    skip = _skip_prefixes()
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(skip) and not filename.startswith("<frozen"):

@@ -1,0 +1,142 @@
+"""Incident replay: an Assistants-style async app through the seed incident, under the instrumentation.
+
+Phases (compressed to seconds):
+
+1. healthy traffic: three tasks share one ``AsyncOpenAI`` client, a fourth uses a second client;
+2. platform window: the key intermittently loses ``api.threads.read`` for every client;
+3. recovery;
+4. app bug: a task swaps the shared client's key for a restricted tenant key, then dies with an
+   uncaught exception before restoring it, so that client alone keeps failing.
+
+Telemetry goes to an OTLP JSON file (and OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set); the
+summary at the end is the same analysis ``otel-openai-scopes report`` runs on that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+MAIN_KEY = "sk-proj-DEMOmainKEY0000000000000000000000000000000000000000000000Ab12"
+TENANT_KEY = "sk-proj-DEMOtenantRESTRICTED000000000000000000000000000000000Cd34"  # only model scopes
+THREADS_READ = "api.threads.read"
+
+
+@dataclass
+class Phases:
+    healthy: float = 1.5
+    platform: float = 2.5
+    recovered: float = 1.0
+    corrupted: float = 2.0
+    loss_probability: float = 0.5
+    pause: float = 0.04
+
+    def scaled(self, factor: float) -> "Phases":
+        return Phases(self.healthy * factor, self.platform * factor, self.recovered * factor,
+                      self.corrupted * factor, self.loss_probability, self.pause)
+
+
+async def _worker(client, name: str, stop_at: float, pause: float, counts: dict) -> None:
+    import openai
+
+    thread_id = "thread_demo" + name
+    i = 0
+    while time.time() < stop_at:
+        i += 1
+        try:
+            step = i % 4
+            if step == 0:
+                await client.beta.threads.runs.list(thread_id, limit=5)
+            elif step == 1:
+                await client.beta.threads.messages.create(thread_id, role="user", content="status?")
+            elif step == 2:
+                async with client.beta.threads.runs.stream(thread_id=thread_id, assistant_id="asst_demo") as stream:
+                    await stream.until_done()
+            else:
+                await client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+            counts["ok"] = counts.get("ok", 0) + 1
+        except openai.APIStatusError as exc:
+            counts[exc.status_code] = counts.get(exc.status_code, 0) + 1
+        await asyncio.sleep(pause)
+
+
+async def _tenant_task(shared) -> None:
+    """The app bug: swap the shared client's key for a tenant's, fail, never restore it."""
+    shared.api_key = TENANT_KEY
+    raise RuntimeError("tenant lookup failed")  # the `finally: restore` was forgotten
+
+
+async def _replay(base_url: str, fake, phases: Phases, log) -> dict:
+    import openai
+
+    counts: dict = {}
+    shared = openai.AsyncOpenAI(api_key=MAIN_KEY, base_url=base_url, max_retries=0)
+    other = openai.AsyncOpenAI(api_key=MAIN_KEY, base_url=base_url, max_retries=0)
+    t0 = time.time()
+    total = phases.healthy + phases.platform + phases.recovered + phases.corrupted
+    stop_at = t0 + total
+    fake.lose_scope(MAIN_KEY, THREADS_READ, start=t0 + phases.healthy, duration=phases.platform,
+                    probability=phases.loss_probability)
+    workers = [asyncio.create_task(_worker(shared, f"shared{i}", stop_at, phases.pause, counts)) for i in range(3)]
+    workers.append(asyncio.create_task(_worker(other, "other", stop_at, phases.pause, counts)))
+    log(f"phase 1: healthy traffic ({phases.healthy:.1f}s)")
+    await asyncio.sleep(phases.healthy)
+    log(f"phase 2: platform window, the key loses {THREADS_READ} on ~{phases.loss_probability:.0%} of calls "
+        f"for every client ({phases.platform:.1f}s)")
+    await asyncio.sleep(phases.platform)
+    log(f"phase 3: recovered ({phases.recovered:.1f}s)")
+    await asyncio.sleep(phases.recovered)
+    log("phase 4: a task swaps the shared client's key for a restricted tenant key and dies "
+        f"with an uncaught exception ({phases.corrupted:.1f}s)")
+    bug = asyncio.create_task(_tenant_task(shared))
+    await asyncio.gather(bug, return_exceptions=True)  # the app never looks at this result
+    await asyncio.gather(*workers)
+    await shared.close()
+    await other.close()
+    return counts
+
+
+def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path | None = "demo-output/report.html",
+             time_scale: float = 1.0, console_spans: bool = False, quiet: bool = False) -> "object":
+    """Run the replay; returns the analysis (also printed)."""
+    from rich.console import Console
+
+    from .fake_server import FakeOpenAI
+    from .instrumentor import OpenAIScopesInstrumentor
+    from .report import analyze_files, render_terminal, write_html
+    from .telemetry_setup import setup_telemetry
+
+    console = Console(quiet=quiet)
+    out = Path(out)
+    if out.exists():
+        out.unlink()
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+    telemetry = setup_telemetry("openai-scopes-demo", out, console=console_spans)
+    instrumentor = OpenAIScopesInstrumentor()
+    instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        with FakeOpenAI() as fake:
+            fake.grant(MAIN_KEY, organization="org-demo000000000000000001", project="proj_demo0000000000000000001")
+            fake.grant(TENANT_KEY, scopes=["model.request", "api.model.request"],
+                       organization="org-demo000000000000000001", project="proj_demo0000000000000000001")
+            console.print(f"[bold]otel-openai-scopes demo[/]: replaying the incident against a fake OpenAI at "
+                          f"{fake.base_url}")
+            counts = asyncio.run(_replay(fake.base_url, fake, Phases().scaled(time_scale),
+                                         lambda m: console.print("  " + m)))
+    finally:
+        instrumentor.uninstrument()
+        telemetry.shutdown()
+    console.print(f"  calls: {counts.get('ok', 0)} ok, {counts.get(401, 0)} x 401")
+    where = f"telemetry written to {out}"
+    if telemetry.otlp_endpoint:
+        where += f" and exported over OTLP to {telemetry.otlp_endpoint}"
+    console.print(where)
+    analysis = analyze_files([out], gap_seconds=0.75 * time_scale + 0.25)
+    render_terminal(analysis, console)
+    if html:
+        console.print(f"HTML report: {write_html(analysis, html)}")
+    console.print(f"Re-run the analysis any time: otel-openai-scopes report {out}")
+    return analysis
