@@ -29,6 +29,10 @@ def main(src: str) -> None:
         reader = csv.reader(f, delimiter="\t")
         next(reader)
         for method, template, _op_id, sdk_old, sdk_new, scope, conf in reader:
+            if "?" in template:
+                # "/v1/responses?beta=true" etc.: the same path as the GA endpoint, told apart only by the
+                # query string; the path template (and its scopes) is the GA row's.
+                continue
             operation = sdk_new if sdk_new != "-" else sdk_old
             if operation == "-":
                 operation = ""

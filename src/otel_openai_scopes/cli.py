@@ -64,6 +64,32 @@ def fingerprint(
     typer.echo(f"hmac        {'yes' if secret else 'no'}")
 
 
+@app.command()
+def doctor(
+    key_env: str = typer.Option("OPENAI_API_KEY", "--key-env",
+                                help="NAME of the environment variable holding the key (never the key itself)."),
+    stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input instead."),
+    base_url: Optional[str] = typer.Option(None, "--base-url", help="API base URL (default: $OPENAI_BASE_URL, "
+                                           "else the SDK's)."),
+    organization: Optional[str] = typer.Option(None, "--organization", help="OpenAI-Organization header "
+                                               "(default: $OPENAI_ORG_ID)."),
+    project: Optional[str] = typer.Option(None, "--project", help="OpenAI-Project header (default: $OPENAI_PROJECT_ID)."),
+    repeat: int = typer.Option(1, "--repeat", help="Attempts (0: until interrupted, a canary)."),
+    interval: float = typer.Option(10.0, "--interval", help="Seconds between the starts of attempts."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Append telemetry here as OTLP JSON lines."),
+    model_request: bool = typer.Option(False, "--model-request",
+                                       help="Also probe model.request with one free moderation (a POST)."),
+    timeout: float = typer.Option(15.0, "--timeout", help="Seconds per request."),
+) -> None:
+    """Probe which scopes a key has with read-only requests; exit 0 all granted, 1 missing, 3 flapping,
+    4 inconclusive, 2 usage error. The key comes from the environment or stdin, never argv."""
+    from .doctor import run_doctor
+
+    raise typer.Exit(run_doctor(key_env=key_env, use_stdin=stdin, base_url=base_url, organization=organization,
+                                project=project, repeat=repeat, interval=interval, out=out,
+                                model_request=model_request, timeout=timeout))
+
+
 @app.command("fake-server")
 def fake_server(
     port: int = typer.Option(8787, help="Port on 127.0.0.1."),

@@ -59,12 +59,23 @@ def _param_name_after(previous: str) -> str:
     return "{" + base + "_id}" if base != "id" else "{id}"
 
 
+_NAMED_PREFIX = re.compile(r"^([a-z]{2,12})[-_]")
+
+
+def _param_name_for(segment: str, previous: str) -> str:
+    """``widget_8f3a...`` -> ``{widget_id}``; otherwise named after the segment before it."""
+    m = _NAMED_PREFIX.match(segment)
+    if m:
+        return "{" + m.group(1) + "_id}"
+    return _param_name_after(previous) if previous else "{id}"
+
+
 def generic_template(segments: Iterable[str]) -> str:
     out: list[str] = []
     previous = ""
     for seg in segments:
         if looks_like_id(seg):
-            out.append(_param_name_after(previous) if previous else "{id}")
+            out.append(_param_name_for(seg, previous))
         else:
             out.append(seg if len(seg) <= 64 else "{id}")
         previous = seg
@@ -109,7 +120,8 @@ class EndpointMatcher:
                 node = node.param
             else:
                 node = node.literal.setdefault(seg, _Node())
-        node.endpoint = ep
+        if node.endpoint is None or ep.confidence == "user":
+            node.endpoint = ep  # first entry wins, except a user's override
 
     def _walk(self, node: _Node, segs: list[str], i: int, out: list[str]) -> Endpoint | None:
         if i == len(segs):

@@ -105,6 +105,7 @@ class FakeOpenAI:
         self.stats: Counter[tuple[str, str, str, int]] = Counter()
         self.created = 0
         self.requests_seen = 0
+        self.last_request: dict[str, Any] = {}
         self._port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -266,8 +267,13 @@ class _Handler(BaseHTTPRequestHandler):
             return self._control(path, body)
         if path.startswith("/v1/"):
             rel = path[3:]
+        elif path.startswith("/openai/"):  # Azure OpenAI layout
+            rel = path[7:]
         else:
             rel = path
+        with fake._lock:
+            fake.last_request = {"method": method, "path": self.path, "body": body,
+                                 "headers": {k.lower(): v for k, v in self.headers.items()}}
         endpoint = fake.matcher.match(method, rel)
         auth = self.headers.get("Authorization", "")
         key = auth[7:] if auth.lower().startswith("bearer ") else self.headers.get("api-key", "")
@@ -400,14 +406,35 @@ class _Handler(BaseHTTPRequestHandler):
             created = self._response_object(payload, "in_progress")
             events.append(("response.created", {"type": "response.created", "response": created,
                                                 "sequence_number": 0}))
+            item = {"id": "msg_fake", "type": "message", "role": "assistant", "status": "in_progress",
+                    "content": []}
+            events.append(("response.output_item.added", {"type": "response.output_item.added", "item": item,
+                                                          "output_index": 0, "sequence_number": 1}))
+            events.append(("response.content_part.added", {
+                "type": "response.content_part.added", "item_id": "msg_fake", "output_index": 0,
+                "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []},
+                "sequence_number": 2}))
             for i in range(n):
                 events.append(("response.output_text.delta", {"type": "response.output_text.delta", "delta": f"t{i} ",
                                                               "item_id": "msg_fake", "output_index": 0,
-                                                              "content_index": 0, "sequence_number": i + 1,
+                                                              "content_index": 0, "sequence_number": i + 3,
                                                               "logprobs": []}))
-            done = dict(created, status="completed")
+            text = "".join(f"t{i} " for i in range(n))
+            part = {"type": "output_text", "text": text, "annotations": []}
+            seq = n + 3
+            events.append(("response.output_text.done", {"type": "response.output_text.done", "text": text,
+                                                         "item_id": "msg_fake", "output_index": 0,
+                                                         "content_index": 0, "sequence_number": seq,
+                                                         "logprobs": []}))
+            events.append(("response.content_part.done", {"type": "response.content_part.done", "part": part,
+                                                           "item_id": "msg_fake", "output_index": 0,
+                                                           "content_index": 0, "sequence_number": seq + 1}))
+            done_item = dict(item, status="completed", content=[part])
+            events.append(("response.output_item.done", {"type": "response.output_item.done", "item": done_item,
+                                                         "output_index": 0, "sequence_number": seq + 2}))
+            done = dict(created, status="completed", output=[done_item])
             events.append(("response.completed", {"type": "response.completed", "response": done,
-                                                  "sequence_number": n + 1}))
+                                                  "sequence_number": seq + 3}))
         else:  # Assistants runs
             thread_id = segments[1] if len(segments) > 1 and segments[0] == "threads" else _obj_id("thread_")
             run = {"id": _obj_id("run_"), "object": "thread.run", "created_at": int(time.time()),

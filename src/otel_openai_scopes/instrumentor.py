@@ -51,10 +51,15 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
     """
 
     def __init__(self, **settings: Any) -> None:
+        # BaseInstrumentor is a singleton: constructing it again returns the instrumented instance, so
+        # the state of a live instrumentation must survive a second __init__ (or uninstrument() could
+        # no longer find what it patched).
         super().__init__()
-        self._constructor_settings = settings
-        self._patched: list[tuple[Any, str]] = []
-        self.recorder: Recorder | None = None
+        if not getattr(self, "_is_instrumented_by_opentelemetry", False):
+            self._constructor_settings = settings
+        if not hasattr(self, "_patched"):
+            self._patched: list[tuple[Any, str]] = []
+            self.recorder: Recorder | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments

@@ -8,6 +8,7 @@ credentials are hashed once per distinct key, endpoints are matched by a precomp
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,13 +33,16 @@ MAX_ATTEMPT_EVENTS = 16
 _CLIENT = SpanKind.CLIENT
 
 
+_DEPLOYMENT = re.compile(r"/deployments/[^/]+")
+
+
 class CallState:
     """One logical call in flight."""
 
     __slots__ = (
         "recorder", "span", "start", "client", "info", "http_client", "method", "template", "operation",
         "scopes", "endpoint_key", "attempts", "attempt_log", "last_request", "last_response", "attempt_start",
-        "finished", "status_code", "metric_base", "host",
+        "finished", "status_code", "host", "base_path",
     )
 
     def __init__(self) -> None:
@@ -125,6 +129,7 @@ class Recorder:
         except Exception:  # noqa: BLE001
             parts = urlsplit(str(base_url or ""))
             host, port, base_path = parts.hostname or "", parts.port or 443, parts.path.rstrip("/")
+        base_path = _DEPLOYMENT.sub("/deployments/{deployment_id}", base_path)
         attrs: dict[str, Any] = {
             A.HOST: host,
             A.PORT: port,
@@ -173,6 +178,7 @@ class Recorder:
         state.scopes = endpoint.scopes
         state.endpoint_key = method + " " + endpoint.template
         state.host = attrs[A.HOST]
+        state.base_path = base_path
         state.span = self.tracer.start_span(f"{method} {template}", kind=_CLIENT, attributes=attrs)
         state.start = time.perf_counter()
         return state
@@ -248,9 +254,31 @@ class Recorder:
             if end_span:
                 span.end()
 
+    def _refine_endpoint(self, state: CallState, span: Any) -> None:
+        """Azure clients insert ``/deployments/{model}`` while building the request: re-match on the sent URL."""
+        path = state.last_request.url.path
+        if state.base_path and path.startswith(state.base_path + "/"):
+            path = path[len(state.base_path):]
+        elif path.startswith("/openai/"):
+            path = path[len("/openai"):]
+        endpoint = self.matcher.match(state.method, path)
+        template = state.base_path + endpoint.template
+        if template == state.template:
+            return
+        state.template, state.operation, state.scopes = template, endpoint.operation, endpoint.scopes
+        state.endpoint_key = state.method + " " + endpoint.template
+        span.update_name(f"{state.method} {template}")
+        span.set_attribute(A.TEMPLATE, template)
+        if endpoint.operation:
+            span.set_attribute(A.OPERATION, endpoint.operation)
+        if endpoint.scopes:
+            span.set_attribute(A.SCOPE_REQUIRED, endpoint.scopes)
+
     def _finish(self, state: CallState, span: Any, response: Any, exc: BaseException | None) -> None:
         elapsed = time.perf_counter() - state.start
         info = state.info
+        if info.provider == A.PROVIDER_AZURE and state.last_request is not None:
+            self._refine_endpoint(state, span)
         cred, raw_key, org, project = self._credential(state)
         if response is None:
             response = getattr(exc, "response", None) if exc is not None else state.last_response

@@ -1,0 +1,214 @@
+"""One measured process: one variant (bare, floor, ours, ...), driven over stdin/stdout.
+
+    python benchmarks/_worker.py --variant ours [--ablate name,name]
+
+Prints ``ready <pid>`` once set up, then answers one command per stdin line:
+
+* ``warm <scenario> <n>``  run n calls (caches, diagnosis and metric streams reach steady state),
+  then ``gc.collect(); gc.freeze()`` so later collections only see per-call garbage -> ``ok``
+* ``run <scenario> <n>``   run n calls, timed with perf_counter_ns -> ``done <ns>``
+  (under callgrind the driver switches counting on before sending this line and off after the
+  answer, so the count covers the n calls plus a constant handshake, removed with an n=0 run)
+* ``spans <scenario>``     (debug, SDK variants) one call, then the exported span and metric
+  points as JSON -> ``spans <json>``
+* ``quit``
+
+Anything the process wants to say goes to stderr; stdout carries only the protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import sys
+import time
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+
+warnings.simplefilter("ignore")
+
+VARIANTS_NO_SDK = ("ours-nosdk", "floor-nosdk", "bare-nosdk")
+
+
+class _Capture:
+    """Span exporter used by every SDK variant: drops spans (or keeps the last few for ``spans``)."""
+
+    def __init__(self) -> None:
+        self.keep = False
+        self.kept: list = []
+
+    def export(self, spans):
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        if self.keep:
+            self.kept.extend(spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def make_providers():
+    """The same SDK configuration for every variant that has one.
+
+    SimpleSpanProcessor -> an exporter that drops the span: spans are fully built and ended and
+    handed to an exporter on the calling thread, with no background thread (callgrind counts every
+    thread; a BatchSpanProcessor's worker would add scheduling-dependent counts). MeterProvider with
+    an InMemoryMetricReader that is never collected during the loop: recordings are aggregated
+    (counter sums, explicit-bucket histogram) as in production, without export.
+    """
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter
+
+    exporter = type("DroppingSpanExporter", (_Capture, SpanExporter), {})()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    trace.set_tracer_provider(tp)
+    metrics.set_meter_provider(mp)
+    return tp, mp, exporter, reader
+
+
+def setup(variant: str, ablate: list[str]) -> dict:
+    info: dict = {"variant": variant}
+    tp = mp = exporter = reader = None
+    if variant not in VARIANTS_NO_SDK:
+        tp, mp, exporter, reader = make_providers()
+    base = variant.replace("-nosdk", "")
+    if base == "bare":
+        pass
+    elif base == "floor":
+        from _floor import instrument_floor
+
+        instrument_floor(tp, mp)
+    elif base == "ours":
+        from otel_openai_scopes import OpenAIScopesInstrumentor
+
+        if ablate:
+            import _ablations
+
+            _ablations.apply(ablate)
+        OpenAIScopesInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+    elif base == "openai-v2":
+        from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+    elif base == "genai-openai":
+        from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+    else:
+        raise SystemExit(f"unknown variant {variant!r}")
+    import openai
+
+    info["openai"] = openai.__version__
+    info["sdk_imported"] = "opentelemetry.sdk" in sys.modules
+    info["python"] = sys.version.split()[0]
+    return {"info": info, "exporter": exporter, "reader": reader}
+
+
+def _span_dump(exporter, reader) -> dict:
+    out = {"spans": [], "metrics": []}
+    for s in exporter.kept:
+        out["spans"].append({
+            "name": s.name,
+            "kind": str(s.kind),
+            "attributes": {k: (list(v) if isinstance(v, tuple) else v) for k, v in (s.attributes or {}).items()},
+            "events": [{"name": e.name, "attributes": dict(e.attributes or {})} for e in s.events],
+            "status": str(s.status.status_code),
+        })
+    data = reader.get_metrics_data() if reader is not None else None
+    if data is not None:
+        for rm in data.resource_metrics:
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    out["metrics"].append({"scope": sm.scope.name, "name": m.name,
+                                           "points": len(list(m.data.data_points))})
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", required=True)
+    ap.add_argument("--ablate", default="")
+    args = ap.parse_args()
+    ablate = [a for a in args.ablate.split(",") if a]
+    try:
+        state = setup(args.variant, ablate)
+    except Exception as exc:  # reported to the driver as "n/a: reason"
+        print(f"na {type(exc).__name__}: {exc}".replace("\n", " ")[:400], flush=True)
+        return
+    from _scenarios import make_clients, make_runner
+
+    clients = make_clients()
+    runners: dict = {}
+
+    def runner(name: str):
+        r = runners.get(name)
+        if r is None:
+            r = runners[name] = make_runner(name, clients)
+        return r
+
+    out = sys.stdout
+    readline = sys.stdin.readline
+    out.write("ready %d %s\n" % (os.getpid(), json.dumps(state["info"])))
+    out.flush()
+    perf = time.perf_counter_ns
+    while True:
+        line = readline()
+        if not line:
+            break
+        cmd, _, rest = line.strip().partition(" ")
+        if cmd == "run":
+            name, n = rest.split()
+            run = runner(name)
+            n = int(n)
+            t0 = perf()
+            run(n)
+            t1 = perf()
+            out.write("done %d\n" % (t1 - t0))
+            out.flush()
+        elif cmd == "warm":
+            name, n = rest.split()
+            try:
+                runner(name)(int(n))
+            except Exception as exc:  # noqa: BLE001
+                out.write(f"na {type(exc).__name__}: {exc}".replace("\n", " ")[:400] + "\n")
+                out.flush()
+                continue
+            gc.collect()
+            gc.freeze()
+            out.write("ok\n")
+            out.flush()
+        elif cmd == "spans":
+            exporter = state["exporter"]
+            if exporter is None:
+                out.write("spans {}\n")
+            else:
+                exporter.keep = True
+                exporter.kept.clear()
+                runner(rest)(1)
+                exporter.keep = False
+                out.write("spans " + json.dumps(_span_dump(exporter, state["reader"]), default=str) + "\n")
+            out.flush()
+        elif cmd == "quit":
+            break
+        else:
+            out.write(f"error unknown command {cmd!r}\n")
+            out.flush()
+
+
+if __name__ == "__main__":
+    main()
