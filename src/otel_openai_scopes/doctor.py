@@ -332,21 +332,19 @@ def _notes(state: FamilyState, attempts: int) -> str:
     c = state.counts
     if v in (MISSING_VERDICT, FLAPPING):
         scopes = ", ".join(s for s, _ in state.missing_scopes.most_common())
-        text = f"missing {scopes} on {c[MISSING]}/{attempts} attempts"
+        text = f"missing {scopes} {c[MISSING]}/{attempts}"
         if state.diagnosis:
-            text += f" (diagnosis {state.diagnosis})"
-        if state.request_ids:
-            text += f"; request ids {', '.join(state.request_ids)}"
+            text += f", diagnosis {state.diagnosis}"
         if c[ERROR]:
             text += f"; {c[ERROR]} errors"
         return text
     if v == NOT_AVAILABLE:
         return f"the installed openai SDK has no {' / '.join(state.probe.calls)}"
     if v == NOT_PROBED:
-        return state.probe.note
+        return "opt-in: --model-request" if state.probe.opt_in else ""
     if c[ERROR]:
         return f"{c[ERROR]}/{attempts} errors, last: {state.last_error}"
-    return state.probe.note
+    return state.call_name
 
 
 def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) -> None:
@@ -355,8 +353,8 @@ def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) ->
 
     table = Table(title="Scope probe (family x attempt)", show_lines=False)
     table.add_column("family", no_wrap=True)
-    table.add_column("scopes")
-    table.add_column("request")
+    table.add_column("scopes", no_wrap=True)
+    table.add_column("request", no_wrap=True)
     per_attempt = attempts <= MAX_COLUMNS
     if per_attempt:
         for i in range(1, attempts + 1):
@@ -367,7 +365,6 @@ def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) ->
     table.add_column("notes")
     for st in states:
         p = st.probe
-        request = f"{p.method} {p.path}" + (f" ({st.call_name})" if st.call_name else "")
         outcomes = list(st.history) or [SKIPPED] * min(attempts, MAX_HISTORY)
         if per_attempt:
             cells = [_outcome_text([o]) for o in outcomes[-attempts:]]
@@ -375,13 +372,17 @@ def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) ->
         else:
             cells = [_outcome_text(outcomes)]
         verdict = st.verdict
-        table.add_row(Text(p.family), Text(", ".join(p.scopes)), Text(request), *cells,
+        table.add_row(Text(p.family), Text(", ".join(p.scopes)), Text(f"{p.method} {p.path}"), *cells,
                       Text(verdict.upper() if verdict in (MISSING_VERDICT, FLAPPING) else verdict,
                            style=VERDICT_STYLE.get(verdict, "")),
                       Text(_notes(st, attempts)))
     console.print(table)
-    console.print("  + allowed (2xx, or 404 for an id that does not exist)   X missing scope (401/403 naming it)   "
-                  "! other error (no scope verdict)   - not probed / not in this SDK", highlight=False)
+    console.print("+ allowed (2xx, or 404 for an id that does not exist)  X missing scope (401/403 naming it)  "
+                  "! other error, no scope verdict  - not probed", highlight=False)
+
+
+def _ids(st: FamilyState) -> str:
+    return f" (request ids {', '.join(st.request_ids)})" if st.request_ids else ""
 
 
 def _summary_lines(states: Sequence[FamilyState], attempts: int) -> list[tuple[str, str]]:
@@ -393,11 +394,11 @@ def _summary_lines(states: Sequence[FamilyState], attempts: int) -> list[tuple[s
             lines.append(("bold magenta", f"FLAPPING {st.probe.family}: {scopes} missing on {c[MISSING]} and allowed on "
                                           f"{c[OK]} of {attempts} attempts with the same key: the key's scopes flap "
                                           "(platform-side, or a role/key change still propagating). Keep the request "
-                                          "ids for OpenAI support."))
+                                          "ids for OpenAI support" + _ids(st) + "."))
         elif v == MISSING_VERDICT:
             lines.append(("bold red", f"MISSING {st.probe.family}: {scopes} on every attempt with a verdict "
                                       f"({c[MISSING]}): a restricted key without this permission, or the key "
-                                      "owner's project role lacks it."))
+                                      "owner's project role lacks it" + _ids(st) + "."))
         elif v == INCONCLUSIVE:
             lines.append(("yellow", f"INCONCLUSIVE {st.probe.family}: no attempt got a scope verdict; last error: "
                                     f"{st.last_error}"))
@@ -425,6 +426,7 @@ def run_doctor(
     import os
 
     from rich.console import Console
+    from rich.markup import escape
 
     console = console or Console()
     err_console = err_console or Console(stderr=True)
@@ -463,11 +465,11 @@ def run_doctor(
                                project=project or None, max_retries=0, timeout=timeout)
         sdk_version = getattr(openai, "__version__", "?")
         console.print(
-            f"[bold]otel-openai-scopes doctor[/]: key {cred.hint} ({cred.kind} key, fingerprint {cred.fingerprint}"
-            f"{', hmac' if secret else ''}) at {display_url(str(client.base_url))}, organization "
-            f"{client.organization or '-'}, project {client.project or '-'}, openai SDK {sdk_version}",
-            highlight=False, markup=True,
+            f"[bold]otel-openai-scopes doctor[/]: key {escape(cred.hint)} ({cred.kind} key, fingerprint "
+            f"{cred.fingerprint}{', hmac' if secret else ''})", highlight=False,
         )
+        console.print(f"API {display_url(str(client.base_url))}, organization {client.organization or '-'}, "
+                      f"project {client.project or '-'}, openai SDK {sdk_version}", highlight=False, markup=False)
         for probe in PROBES:
             st = FamilyState(probe, enabled=model_request or not probe.opt_in)
             found = resolve_call(client, probe) if st.enabled else None

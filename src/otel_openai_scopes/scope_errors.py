@@ -20,7 +20,7 @@ MAX_SCOPE_CHARS = 64
 
 _MISSING = re.compile(r"missing\s+(?:the\s+)?(?:required\s+)?scopes?\s*[:=]\s*", re.IGNORECASE)
 _SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*$")
-_END = re.compile(r"\.(?:\s|$)|\n|[\"'<]")
+_END = re.compile(r"\.(?:\s|$)|\n|[\"<]")
 
 
 @dataclass(frozen=True)
