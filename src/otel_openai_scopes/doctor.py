@@ -353,7 +353,7 @@ def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) ->
 
     table = Table(title="Scope probe (family x attempt)", show_lines=False)
     table.add_column("family", no_wrap=True)
-    table.add_column("scopes", no_wrap=True)
+    table.add_column("scopes")
     table.add_column("request", no_wrap=True)
     per_attempt = attempts <= MAX_COLUMNS
     if per_attempt:
@@ -362,7 +362,7 @@ def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) ->
     else:
         table.add_column(f"last {min(attempts, MAX_HISTORY)} of {attempts} attempts", no_wrap=True)
     table.add_column("result", no_wrap=True)
-    table.add_column("notes")
+    table.add_column("notes", min_width=30)
     for st in states:
         p = st.probe
         outcomes = list(st.history) or [SKIPPED] * min(attempts, MAX_HISTORY)

@@ -149,7 +149,7 @@ class FakeOpenAI:
         class Handler(_Handler):
             server_state = fake
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
         self._thread.start()
@@ -207,6 +207,16 @@ class FakeOpenAI:
         with self._lock:
             return sum(n for (m, t, k, s), n in self.stats.items()
                        if (status is None or s == status) and (template is None or t == template))
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Clients that hang up mid-connection (closed streams, killed tests) are normal here, not errors."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -12,7 +12,7 @@ MAX_MESSAGE_CHARS = 512
 MASK = "***"
 
 _PATTERNS = re.compile(
-    r"(?:sk-[A-Za-z0-9_\-]{6,})"  # OpenAI keys of every kind
+    r"(?:sk-[A-Za-z0-9_\-*]{3,})"  # OpenAI keys of every kind, also partly starred ones
     r"|(?:(?i:bearer)\s+[A-Za-z0-9._~+/=\-]{4,})"  # bearer tokens
     r"|(?:eyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{2,}\.[A-Za-z0-9_\-]*)"  # JWTs
     r"|(?:\b[A-Za-z0-9_\-]{48,}\b)"  # any long opaque token
