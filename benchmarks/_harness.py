@@ -45,7 +45,7 @@ COMPARES = [
         ".venv-openai-v2",
         # 2.4b0 imports opentelemetry.util.genai.instruments, removed in util-genai 1.2b0, and the legacy
         # `httpx` package (not a dependency of openai 3.x, which uses httpx2; not declared by openai-v2).
-        ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai<1.2", "httpx"],
+        ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai>=1.0b0,<1.2", "httpx"],
         "needs opentelemetry-util-genai<1.2 (imports util.genai.instruments) and the legacy `httpx` package "
         "(imports httpx.URL; openai 3.x ships httpx2 only): both installed here so it can be measured",
     ),

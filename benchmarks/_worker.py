@@ -9,6 +9,7 @@ Prints ``ready <pid>`` once set up, then answers one command per stdin line:
 * ``run <scenario> <n>``   run n calls, timed with perf_counter_ns -> ``done <ns>``
   (under callgrind the driver switches counting on before sending this line and off after the
   answer, so the count covers the n calls plus a constant handshake, removed with an n=0 run)
+* ``profile <scenario> <n> <path>`` run n calls under cProfile, write pstats to path -> ``ok``
 * ``spans <scenario>``     (debug, SDK variants) one call, then the exported span and metric
   points as JSON -> ``spans <json>``
 * ``quit``
@@ -202,6 +203,16 @@ def main() -> None:
                 runner(rest)(1)
                 exporter.keep = False
                 out.write("spans " + json.dumps(_span_dump(exporter, state["reader"]), default=str) + "\n")
+            out.flush()
+        elif cmd == "profile":
+            import cProfile
+
+            name, n, path = rest.split(" ", 2)
+            run = runner(name)
+            prof = cProfile.Profile()
+            prof.runcall(run, int(n))
+            prof.dump_stats(path)
+            out.write("ok\n")
             out.flush()
         elif cmd == "quit":
             break

@@ -573,7 +573,7 @@ def promql_names(expr: str) -> tuple[set[str], set[str]]:
     stripped = _SELECTOR.sub(" ", expr)
     for m in _GROUPING.finditer(stripped):
         labels |= {x.strip() for x in m.group(2).split(",") if x.strip()}
-    stripped = _GROUPING.sub(lambda m: " " + m.group(1) + " ", stripped)
+    stripped = _GROUPING.sub(" ", stripped)
     stripped = re.sub(r"\[[^\]]*\]", " ", stripped)  # range selectors
     stripped = re.sub(r'"(?:[^"\\]|\\.)*"', " ", stripped)  # string args (label_replace...)
     metrics: set[str] = set()
@@ -606,7 +606,18 @@ def parse_series(series: str) -> tuple[str, dict[str, str]]:
 
 
 def redaction_configs(cfg: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {cid: c for cid, c in (cfg.get("processors") or {}).items() if component_type(cid) == "redaction"}
+    """Redaction processors, with "$$" turned into "$" as the collector does before they compile."""
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: expand(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [expand(v) for v in node]
+        return confmap_unescape(node) if isinstance(node, str) else node
+
+    return {
+        cid: expand(c) for cid, c in (cfg.get("processors") or {}).items() if component_type(cid) == "redaction"
+    }
 
 
 def redact(rcfg: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:

@@ -207,8 +207,12 @@ def assert_key_hidden(result: subprocess.CompletedProcess, *files: Path) -> None
 def test_all_scopes_granted_exits_0_and_creates_nothing():
     with FakeOpenAI() as fake:
         fake.grant(KEY)
+        not_found = {"error": {"message": "No thread found with id 'thread_nonexistent_otel_doctor'.",
+                               "type": "invalid_request_error", "param": None, "code": None}}
+        fake.script("GET", r"/threads/thread_nonexistent", 404, not_found, times=2)  # what the real API answers
         result = run_doctor_cli("--repeat", "2", "--interval", "0", base_url=fake.base_url)
         assert result.returncode == 0, result.stdout + result.stderr
+        assert fake.count(status=404, template=THREADS_TEMPLATE) == 2  # judged "allowed", not an error
         for probe in PROBED:
             assert expected_ok(probe.family) in row(result.stdout, probe.family)
         assert "not probed" in row(result.stdout, "model_request")
@@ -254,6 +258,7 @@ def test_restricted_key_missing_a_scope_exits_1_and_is_in_the_telemetry(tmp_path
     assert attrs[A.TEMPLATE] == "/v1" + THREADS_TEMPLATE and attrs[A.HTTP_STATUS] == 401
     assert attrs[A.KEY_FINGERPRINT] == describe(KEY).fingerprint
     assert attrs[A.ORGANIZATION] == "org-doctor" and attrs[A.PROJECT] == "proj_doctor"
+    assert attrs[A.REQUEST_ID].startswith("req_") and attrs[A.REQUEST_ID] in result.stdout  # quoted for support
     ok_templates = {s.attributes[A.TEMPLATE] for s in spans if s.attributes.get(A.HTTP_STATUS) == 200}
     assert "/v1/models" in ok_templates and "/v1" + THREADS_TEMPLATE not in ok_templates
     assert_key_hidden(result, out)

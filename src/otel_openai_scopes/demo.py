@@ -20,9 +20,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-MAIN_KEY = "sk-proj-DEMOmainKEY0000000000000000000000000000000000000000000000Ab12"
-TENANT_KEY = "sk-proj-DEMOtenantRESTRICTED000000000000000000000000000000000Cd34"  # only model scopes
+MAIN_KEY = "sk-proj-FfTEPC7J5Tf4YtmnPFqAxKWeUfs49lGX3ZvZY9w0rWSOdUf9aCgNWepSI3IcAb12"  # fake: only the fake server knows it
+TENANT_KEY = "sk-proj-QfazcNsOVCSlQGR5hsD1NKhvBoJhyJDEuMMJpOoxDdqDVCwC9ypS5aljimViCd34"  # only model scopes
 THREADS_READ = "api.threads.read"
+ORG = "org-demo000000000000000001"
+PROJECT = "proj_demo0000000000000000001"
 
 
 @dataclass
@@ -73,8 +75,8 @@ async def _replay(base_url: str, fake, phases: Phases, log) -> dict:
     import openai
 
     counts: dict = {}
-    shared = openai.AsyncOpenAI(api_key=MAIN_KEY, base_url=base_url, max_retries=0)
-    other = openai.AsyncOpenAI(api_key=MAIN_KEY, base_url=base_url, max_retries=0)
+    shared = openai.AsyncOpenAI(api_key=MAIN_KEY, organization=ORG, project=PROJECT, base_url=base_url, max_retries=0)
+    other = openai.AsyncOpenAI(api_key=MAIN_KEY, organization=ORG, project=PROJECT, base_url=base_url, max_retries=0)
     t0 = time.time()
     total = phases.healthy + phases.platform + phases.recovered + phases.corrupted
     stop_at = t0 + total
@@ -110,6 +112,8 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
     from .telemetry_setup import setup_telemetry
 
     console = Console(quiet=quiet)
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # piped: keep sentences on one line
     out = Path(out)
     if out.exists():
         out.unlink()
@@ -119,9 +123,8 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
     instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     try:
         with FakeOpenAI() as fake:
-            fake.grant(MAIN_KEY, organization="org-demo000000000000000001", project="proj_demo0000000000000000001")
-            fake.grant(TENANT_KEY, scopes=["model.request", "api.model.request"],
-                       organization="org-demo000000000000000001", project="proj_demo0000000000000000001")
+            fake.grant(MAIN_KEY, organization=ORG, project=PROJECT)
+            fake.grant(TENANT_KEY, scopes=["model.request", "api.model.request"], organization=ORG, project=PROJECT)
             console.print(f"[bold]otel-openai-scopes demo[/]: replaying the incident against a fake OpenAI at "
                           f"{fake.base_url}")
             counts = asyncio.run(_replay(fake.base_url, fake, Phases().scaled(time_scale),

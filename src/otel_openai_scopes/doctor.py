@@ -85,8 +85,7 @@ VERDICT_STYLE = {GRANTED: "green", MISSING_VERDICT: "bold red", FLAPPING: "bold 
 ABSENT_THREAD_ID = "thread_nonexistent_otel_doctor"
 ABSENT_RESPONSE_ID = "resp_nonexistent_otel_doctor"
 MODERATION_INPUT = "otel-openai-scopes doctor probe"
-MAX_COLUMNS = 12  # one column per attempt up to this many; a history string beyond
-MAX_HISTORY = 60
+MAX_HISTORY = 60  # outcomes per family shown in the matrix (the counts cover every attempt)
 MAX_REQUEST_IDS = 3
 
 
@@ -351,28 +350,20 @@ def render_matrix(console: Any, states: Sequence[FamilyState], attempts: int) ->
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="Scope probe (family x attempt)", show_lines=False)
+    table = Table(title="Scope probe: family x attempt", show_lines=False)
     table.add_column("family", no_wrap=True)
     table.add_column("scopes")
     table.add_column("request", no_wrap=True)
-    per_attempt = attempts <= MAX_COLUMNS
-    if per_attempt:
-        for i in range(1, attempts + 1):
-            table.add_column(str(i), justify="center", no_wrap=True)
-    else:
-        table.add_column(f"last {min(attempts, MAX_HISTORY)} of {attempts} attempts", no_wrap=True)
+    shown = min(attempts, MAX_HISTORY)
+    table.add_column(f"attempts 1..{attempts}" if shown == attempts else f"last {shown} of {attempts} attempts",
+                     no_wrap=True)
     table.add_column("result", no_wrap=True)
-    table.add_column("notes", min_width=30)
+    table.add_column("notes")
     for st in states:
         p = st.probe
-        outcomes = list(st.history) or [SKIPPED] * min(attempts, MAX_HISTORY)
-        if per_attempt:
-            cells = [_outcome_text([o]) for o in outcomes[-attempts:]]
-            cells += [Text("")] * (attempts - len(cells))
-        else:
-            cells = [_outcome_text(outcomes)]
+        outcomes = list(st.history) or [SKIPPED] * shown
         verdict = st.verdict
-        table.add_row(Text(p.family), Text(", ".join(p.scopes)), Text(f"{p.method} {p.path}"), *cells,
+        table.add_row(Text(p.family), Text(", ".join(p.scopes)), Text(f"{p.method} {p.path}"), _outcome_text(outcomes),
                       Text(verdict.upper() if verdict in (MISSING_VERDICT, FLAPPING) else verdict,
                            style=VERDICT_STYLE.get(verdict, "")),
                       Text(_notes(st, attempts)))
@@ -440,7 +431,7 @@ def run_doctor(
             raise UsageError("--interval must be >= 0 and --timeout > 0.")
         key = read_key(key_env, use_stdin, environ, stdin)
     except UsageError as exc:
-        err_console.print(f"doctor: {exc}", highlight=False, markup=False)
+        err_console.print(f"doctor: {exc}", highlight=False, markup=False, soft_wrap=True)
         return EXIT_USAGE
 
     import openai
@@ -456,6 +447,8 @@ def run_doctor(
 
     telemetry = setup_telemetry("otel-openai-scopes-doctor", out)
     instrumentor = OpenAIScopesInstrumentor()
+    if instrumentor.is_instrumented_by_opentelemetry:  # e.g. run under opentelemetry-instrument: use our providers
+        instrumentor.uninstrument()
     instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     states: list[FamilyState] = []
     attempts = 0
@@ -478,7 +471,9 @@ def run_doctor(
             states.append(st)
         active = [st for st in states if st.enabled]
         console.print(
-            f"Read-only probes: {len(active)} families, "
+            f"Probes: {len(active)} families ("
+            + ("read-only GETs" if not model_request else "GETs, plus one moderation POST for model.request")
+            + "), "
             + (f"{repeat} attempt(s)" if repeat else "until interrupted")
             + (f" every {interval:g}s" if repeat != 1 else "")
             + ("" if model_request else "; model.request not probed (--model-request sends one free moderation)"),

@@ -1,0 +1,252 @@
+"""The diagnosis on scripted scenarios against the fake server, and its bounds (pure unit tests too)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import openai
+import pytest
+
+from otel_openai_scopes import attributes as A
+from otel_openai_scopes.clients import ClientRegistry
+from otel_openai_scopes.diagnosis import Diagnosis
+
+from conftest import make_key
+
+THREAD = "thread_1"
+READ = "api.threads.read"
+
+
+def scope_error_spans(telemetry):
+    return [s for s in telemetry.spans() if s.attributes.get(A.SCOPE_ERROR)]
+
+
+def labels(spans):
+    return [s.attributes[A.DIAGNOSIS] for s in spans]
+
+
+def test_flapping_for_all_clients(fake, key, instrumentor, telemetry):
+    c1 = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    c2 = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    c1.beta.threads.runs.list(THREAD)  # the key had the scope
+    fake.lose_scope(key, READ, duration=60)
+    for c in (c1, c2, c1, c2):
+        with pytest.raises(openai.AuthenticationError):
+            c.beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert labels(errors) == [A.DIAGNOSIS_SCOPE_FLAPPING] * 4
+    first = errors[0].attributes
+    assert first[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] is True
+    assert errors[1].attributes[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] is False  # c2 never succeeded itself
+    assert errors[-1].attributes[A.DIAGNOSIS_FAILING_CLIENTS] == 2
+    assert errors[-1].attributes[A.DIAGNOSIS_FAILING_KEYS] == 1
+    changes = [e for s in errors for e in s.events if e.name == A.EVENT_DIAGNOSIS_CHANGED]
+    assert len(changes) == 1 and changes[0].attributes[A.DIAGNOSIS_PREVIOUS] == "none"
+
+
+def test_success_on_the_same_endpoint_counts_as_evidence(fake, key, instrumentor, telemetry):
+    """messages.create is mapped to api.threads.write, yet real errors name api.threads.read: a success on the
+    same endpoint is evidence the credential held what that endpoint needs."""
+    c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    c.beta.threads.messages.create(THREAD, role="user", content="x")
+    fake.script("POST", "/messages", 401, {"error": {"message": "Missing scopes: api.threads.read."}})
+    with pytest.raises(openai.AuthenticationError):
+        c.beta.threads.messages.create(THREAD, role="user", content="x")
+    assert labels(scope_error_spans(telemetry)) == [A.DIAGNOSIS_SCOPE_FLAPPING]
+
+
+def test_mutated_shared_client_while_others_succeed(fake, key, instrumentor, telemetry):
+    tenant = make_key()
+    fake.grant(tenant, scopes=["model.request", "api.model.request"])
+    shared = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    other = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    shared.beta.threads.runs.list(THREAD)
+    shared.api_key = tenant  # a task swapped it and died before restoring
+    for _ in range(3):
+        with pytest.raises(openai.AuthenticationError):
+            shared.beta.threads.runs.list(THREAD)
+        other.beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert labels(errors) == [A.DIAGNOSIS_CLIENT_MUTATED] * 3
+    assert all(s.attributes[A.CLIENT_MUTATED] == ("api_key",) for s in errors)
+    assert {s.attributes[A.CLIENT_ID] for s in errors} == {errors[0].attributes[A.CLIENT_ID]}
+    ok = [s for s in telemetry.spans() if s.attributes.get(A.HTTP_STATUS) == 200]
+    assert len(ok) == 4
+
+
+def test_restricted_key_is_never_granted(fake, instrumentor, telemetry):
+    restricted = make_key()
+    fake.grant(restricted, scopes=["model.request", "api.model.request"])
+    c = openai.OpenAI(api_key=restricted, base_url=fake.base_url, max_retries=0)
+    c.chat.completions.create(model="m", messages=[])
+    for _ in range(4):
+        with pytest.raises(openai.AuthenticationError):
+            c.beta.threads.runs.list(THREAD)
+    assert labels(scope_error_spans(telemetry)) == [A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_UNKNOWN] + \
+        [A.DIAGNOSIS_NEVER_GRANTED] * 2
+
+
+def test_fallback_client_built_after_an_exception(fake, key, instrumentor, telemetry, monkeypatch):
+    """An error path builds a fresh client from the environment: a different (restricted) key, not a mutation."""
+    env_key = make_key()
+    fake.grant(env_key, scopes=["model.request", "api.model.request"])
+    monkeypatch.setenv("OPENAI_API_KEY", env_key)
+    primary = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    primary.beta.threads.runs.list(THREAD)
+    for _ in range(3):
+        try:
+            raise TimeoutError("primary client is slow")
+        except TimeoutError:
+            fallback = openai.OpenAI(base_url=fake.base_url, max_retries=0)  # picks OPENAI_API_KEY
+        with pytest.raises(openai.AuthenticationError):
+            fallback.beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert labels(errors) == [A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_NEVER_GRANTED]
+    assert len({s.attributes[A.CLIENT_ID] for s in errors}) == 3
+    assert all(A.CLIENT_MUTATED not in s.attributes for s in errors)
+    assert all("test_diagnosis.py" in s.attributes[A.CLIENT_ORIGIN] for s in errors)
+    assert {s.attributes[A.KEY_FINGERPRINT] for s in errors} != {
+        telemetry.spans()[0].attributes[A.KEY_FINGERPRINT]}
+
+
+def test_mixed_scenarios_concurrently_in_threads_and_tasks(fake, instrumentor, telemetry):
+    flappy, restricted, tenant = make_key(), make_key(), make_key()
+    fake.grant(flappy)
+    fake.grant(restricted, scopes=["model.request"])
+    fake.grant(tenant, scopes=["model.request"])
+    flappy_client = openai.OpenAI(api_key=flappy, base_url=fake.base_url, max_retries=0)
+    flappy_client.beta.threads.runs.list(THREAD)
+    fake.lose_scope(flappy, READ, duration=60, probability=0.5)
+    errors_seen: list[BaseException] = []
+
+    def flap_worker():
+        c = openai.OpenAI(api_key=flappy, base_url=fake.base_url, max_retries=0)
+        for _ in range(30):
+            try:
+                c.beta.threads.runs.list(THREAD)
+            except openai.AuthenticationError:
+                pass
+            except BaseException as exc:  # noqa: BLE001
+                errors_seen.append(exc)
+
+    def restricted_worker():
+        c = openai.OpenAI(api_key=restricted, base_url=fake.base_url, max_retries=0)
+        for _ in range(10):
+            try:
+                c.beta.threads.runs.list(THREAD)
+            except openai.AuthenticationError:
+                pass
+
+    async def mutated_tasks():
+        shared = openai.AsyncOpenAI(api_key=flappy, base_url=fake.base_url, max_retries=0)
+
+        async def swap_and_die():
+            shared.api_key = tenant
+            raise RuntimeError("tenant task failed")
+
+        await asyncio.gather(swap_and_die(), return_exceptions=True)
+
+        async def use():
+            for _ in range(5):
+                try:
+                    await shared.beta.threads.runs.list(THREAD)
+                except openai.AuthenticationError:
+                    pass
+
+        await asyncio.gather(*(use() for _ in range(4)))
+        await shared.close()
+
+    threads = [threading.Thread(target=flap_worker) for _ in range(3)] + [threading.Thread(target=restricted_worker)]
+    for t in threads:
+        t.start()
+    asyncio.run(mutated_tasks())
+    for t in threads:
+        t.join()
+    assert not errors_seen
+    from otel_openai_scopes.fingerprint import describe
+
+    fp = {describe(k).fingerprint: name for k, name in ((flappy, "flappy"), (restricted, "restricted"),
+                                                         (tenant, "tenant"))}
+    by_kind: dict[str, set[str]] = {}
+    for s in scope_error_spans(telemetry):
+        by_kind.setdefault(fp[s.attributes[A.KEY_FINGERPRINT]], set()).add(s.attributes[A.DIAGNOSIS])
+    assert by_kind["flappy"] == {A.DIAGNOSIS_SCOPE_FLAPPING}
+    assert by_kind["tenant"] == {A.DIAGNOSIS_CLIENT_MUTATED}
+    assert by_kind["restricted"] == {A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_NEVER_GRANTED}
+    assert len(scope_error_spans(telemetry)) == telemetry.metric_sum(A.METRIC_SCOPE_ERRORS)
+
+
+# ---- unit tests with a fake clock ---------------------------------------------------------------
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CRED = ("fp1", "org", "proj", "api.openai.com")
+
+
+def test_success_outside_the_window_is_not_flapping():
+    clock = Clock()
+    d = Diagnosis(window=900, clock=clock)
+    d.observe_success(CRED, (READ,), "GET /threads/{thread_id}/runs", "c1")
+    clock.now += 899
+    assert d.observe_scope_error(CRED, READ, "GET /x", "c1", False).label == A.DIAGNOSIS_SCOPE_FLAPPING
+    d2 = Diagnosis(window=900, clock=clock)
+    d2.observe_success(CRED, (READ,), "GET /x", "c1")
+    clock.now += 901
+    labels_ = [d2.observe_scope_error(CRED, READ, "GET /y", "c1", False).label for _ in range(3)]
+    assert labels_ == [A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_NEVER_GRANTED]
+
+
+def test_other_org_or_project_is_another_tuple():
+    d = Diagnosis()
+    d.observe_success(CRED, (READ,), "GET /x", "c1")
+    other_project = ("fp1", "org", "proj_other", "api.openai.com")
+    assert d.observe_scope_error(other_project, READ, "GET /x", "c1", False).label == A.DIAGNOSIS_UNKNOWN
+    assert d.observe_scope_error(CRED, READ, "GET /x", "c1", False).label == A.DIAGNOSIS_SCOPE_FLAPPING
+
+
+def test_transitions_are_reported_once_each():
+    d = Diagnosis(min_failures=2)
+    verdicts = [d.observe_scope_error(CRED, READ, "GET /x", "c1", False) for _ in range(4)]
+    assert [v.changed for v in verdicts] == [True, True, False, False]
+    d.observe_success(CRED, (READ,), "GET /x", "c1")
+    v = d.observe_scope_error(CRED, READ, "GET /x", "c1", False)
+    assert v.changed and v.previous == A.DIAGNOSIS_NEVER_GRANTED and v.label == A.DIAGNOSIS_SCOPE_FLAPPING
+
+
+def test_diagnosis_memory_is_bounded_with_many_keys_and_clients():
+    d = Diagnosis(max_entries=64)
+    for i in range(10_000):
+        cred = (f"fp{i}", "", "", "h")
+        d.observe_success(cred, (READ, "model.request"), "GET /x", f"c{i}")
+        d.observe_scope_error(cred, f"scope.{i % 500}", "GET /x", f"c{i}", False)
+    assert len(d) <= 64
+    assert len(d._failing) <= Diagnosis.MAX_SCOPES
+    assert all(len(f.clients) <= Diagnosis.MAX_PER_SCOPE and len(f.keys) <= Diagnosis.MAX_PER_SCOPE
+               for f in d._failing.values())
+
+
+def test_client_registry_is_bounded_and_weak():
+    class Client:
+        api_key = "sk-x"
+        organization = project = base_url = None
+
+    reg = ClientRegistry(max_clients=100)
+    keep = [Client() for _ in range(50)]
+    for c in keep:
+        reg.register(c, origin="")
+    for _ in range(1000):
+        reg.register(Client(), origin="")  # dropped at once: weak entries go with them
+    gc.collect()
+    assert len(reg) == 50
+    many = [Client() for _ in range(500)]
+    for c in many:
+        reg.register(c, origin="")
+    assert len(reg) == 100 and reg.evicted >= 450
+    assert reg.get(many[-1]) is not None and reg.get(keep[0]) is None  # oldest forgotten

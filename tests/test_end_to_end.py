@@ -1,0 +1,214 @@
+"""Through real process boundaries: `opentelemetry-instrument` on a sample app, the demo exporting OTLP to a
+local receiver, and `report` on the demo's own output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from otel_openai_scopes import attributes as A
+from otel_openai_scopes.demo import MAIN_KEY, TENANT_KEY
+from otel_openai_scopes.otlp_json import attributes_of
+
+from conftest import make_key
+from test_leaks import leaked_pieces
+
+BIN = Path(sys.executable).parent
+
+APP = """
+import openai, os
+c = openai.OpenAI(base_url=os.environ["FAKE_BASE_URL"], max_retries=0)
+c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
+try:
+    c.beta.threads.runs.list("thread_1")
+except openai.AuthenticationError as e:
+    print("got", e.status_code)
+"""
+
+
+def _console_spans(stdout: str) -> list[dict]:
+    """ConsoleSpanExporter prints one pretty JSON object per span."""
+    spans, depth, buf = [], 0, []
+    for line in stdout.splitlines():
+        if not buf and not line.startswith("{"):
+            continue
+        buf.append(line)
+        depth += line.count("{") - line.count("}")
+        if depth == 0:
+            spans.append(json.loads("\n".join(buf)))
+            buf = []
+    return spans
+
+
+def test_opentelemetry_instrument_enables_it_with_no_code_change(fake, tmp_path):
+    key = make_key()
+    fake.grant(key, scopes=["model.request", "api.model.request"])
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    env = {**os.environ, "OPENAI_API_KEY": key, "FAKE_BASE_URL": fake.base_url,
+           "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+           "OTEL_SERVICE_NAME": "sample-app"}
+    out = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, str(app)], capture_output=True,
+                         text=True, env=env, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "got 401" in out.stdout
+    ours = [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
+    assert [s["name"] for s in ours] == ["POST /v1/chat/completions", "GET /v1/threads/{thread_id}/runs"]
+    ok, err = ours
+    assert ok["kind"] == "SpanKind.CLIENT" and ok["attributes"][A.HTTP_STATUS] == 200
+    assert err["attributes"][A.SCOPE_ERROR] is True and err["attributes"][A.SCOPE_MISSING] == ["api.threads.read"]
+    assert err["attributes"][A.CLIENT_ORIGIN].endswith("app.py:3")
+    assert err["resource"]["attributes"]["service.name"] == "sample-app"
+    assert leaked_pieces(key, out.stdout + out.stderr) == []
+
+
+def test_disabling_by_entry_point_name(fake, tmp_path):
+    key = make_key()
+    fake.grant(key)
+    app = tmp_path / "app.py"
+    app.write_text(APP)
+    env = {**os.environ, "OPENAI_API_KEY": key, "FAKE_BASE_URL": fake.base_url, "OTEL_TRACES_EXPORTER": "console",
+           "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none",
+           "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai_scopes"}
+    out = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, str(app)], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert not [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
+
+
+class _Receiver(ThreadingHTTPServer):
+    """A minimal OTLP/HTTP protobuf receiver on loopback."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict] = []
+        self.metric_names: set[str] = set()
+        self.raw = bytearray()
+        receiver = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                from google.protobuf.json_format import MessageToDict
+                from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+                from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.raw.extend(body)
+                if self.path == "/v1/traces":
+                    req = MessageToDict(ExportTraceServiceRequest.FromString(body))
+                    for rs in req.get("resourceSpans", []):
+                        for ss in rs.get("scopeSpans", []):
+                            for sp in ss.get("spans", []):
+                                receiver.spans.append({"name": sp["name"],
+                                                       "attributes": attributes_of(sp.get("attributes"))})
+                elif self.path == "/v1/metrics":
+                    req = MessageToDict(ExportMetricsServiceRequest.FromString(body))
+                    for rm in req.get("resourceMetrics", []):
+                        for sm in rm.get("scopeMetrics", []):
+                            receiver.metric_names.update(m["name"] for m in sm.get("metrics", []))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        super().__init__(("127.0.0.1", 0), H)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """The README's main command, in a subprocess, exporting OTLP/HTTP to a local receiver."""
+    receiver = _Receiver()
+    t = threading.Thread(target=receiver.serve_forever, daemon=True)
+    t.start()
+    out_dir = tmp_path_factory.mktemp("demo")
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_address[1]}",
+           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(out_dir / "t.jsonl"),
+                           "--html", str(out_dir / "r.html"), "--time-scale", "0.6"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    receiver.shutdown()
+    return proc, out_dir, receiver
+
+
+def test_demo_prints_a_diagnosis_a_newcomer_understands(demo_run):
+    proc, out_dir, _ = demo_run
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    text = proc.stdout
+    assert "scope_flapping" in text and "platform-side" in text
+    assert "client_mutated" in text and "your app" in text
+    assert "changed fields: api_key" in text
+    assert "exported over OTLP" in text
+    for key in (MAIN_KEY, TENANT_KEY):
+        assert leaked_pieces(key, text + proc.stderr) == []
+
+
+def test_demo_anomalies_arrive_over_otlp_with_every_attribute(demo_run):
+    proc, _, receiver = demo_run
+    assert proc.returncode == 0
+    anomalies = [s for s in receiver.spans if s["attributes"].get(A.SCOPE_ERROR) is True]
+    assert len(anomalies) >= 5
+    diagnoses = {s["attributes"][A.DIAGNOSIS] for s in anomalies}
+    assert {A.DIAGNOSIS_SCOPE_FLAPPING, A.DIAGNOSIS_CLIENT_MUTATED} <= diagnoses
+    for s in anomalies:
+        a = s["attributes"]
+        for name in (A.KEY_FINGERPRINT, A.KEY_HINT, A.SCOPE_MISSING, A.SCOPE_REQUIRED, A.TEMPLATE, A.OPERATION,
+                     A.CLIENT_ID, A.CLIENT_ORIGIN, A.REQUEST_ID, A.HTTP_STATUS, A.ERROR, A.ORGANIZATION,
+                     A.PROJECT, A.RESPONSE_ORGANIZATION, A.DIAGNOSIS, A.DIAGNOSIS_FAILING_CLIENTS):
+            assert name in a, (name, s["name"])
+        assert set(a) <= set(A.SPAN_ATTRIBUTES)
+    mutated = [s for s in anomalies if s["attributes"][A.DIAGNOSIS] == A.DIAGNOSIS_CLIENT_MUTATED]
+    assert all(s["attributes"][A.CLIENT_MUTATED] == ["api_key"] for s in mutated)
+    assert {A.METRIC_REQUESTS, A.METRIC_SCOPE_ERRORS, A.METRIC_DURATION} <= receiver.metric_names
+    raw = bytes(receiver.raw).decode("latin-1")
+    for key in (MAIN_KEY, TENANT_KEY):
+        assert leaked_pieces(key, raw) == []
+
+
+def test_report_on_the_demo_output(demo_run):
+    proc, out_dir, _ = demo_run
+    assert proc.returncode == 0
+    html = (out_dir / "r.html").read_text()
+    assert "<svg" in html and "scope_flapping" in html and "client_mutated" in html
+    out = subprocess.run([str(BIN / "otel-openai-scopes"), "report", str(out_dir / "t.jsonl"), "--gap", "0.7",
+                          "--html", str(out_dir / "again.html")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    from otel_openai_scopes.report import analyze_files
+
+    analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=0.7)
+    kinds = [w.diagnosis for w in analysis.windows]
+    assert kinds[0] == A.DIAGNOSIS_SCOPE_FLAPPING and kinds[-1] == A.DIAGNOSIS_CLIENT_MUTATED
+    flap = analysis.windows[0]
+    mutated = analysis.windows[-1]
+    assert flap.scopes.keys() == {"api.threads.read"} and len(flap.clients) == 2
+    assert flap.successes_same_key > 0  # intermittent, not a total outage
+    assert len(mutated.clients) == 1 and mutated.mutated["api_key"] == mutated.errors
+    assert mutated.start_ns > flap.end_ns
+    assert "Window 1" in out.stdout and "client_mutated" in out.stdout
+    assert (out_dir / "again.html").exists()
+
+
+def test_report_across_processes(demo_run, tmp_path):
+    """Two copies of one process's telemetry under different service instances: every process failed at once."""
+    proc, out_dir, _ = demo_run
+    lines = (out_dir / "t.jsonl").read_text().splitlines()
+    for n in ("a", "b"):
+        with open(tmp_path / f"{n}.jsonl", "w") as f:
+            for line in lines:
+                doc = json.loads(line)
+                for rs in doc.get("resourceSpans", []):
+                    rs["resource"]["attributes"].append({"key": "service.instance.id", "value": {"stringValue": n}})
+                f.write(json.dumps(doc) + "\n")
+    from otel_openai_scopes.report import analyze_files
+
+    analysis = analyze_files([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], gap_seconds=0.7)
+    assert analysis.processes == {"a", "b"}
+    assert all(len(w.processes) == 2 for w in analysis.windows)
