@@ -479,6 +479,9 @@ def test_promtool_tests_catch_broken_rules(tmp_path, old, new):
     assert rules.count(old) == 1
     (tmp_path / "prometheus-rules.yaml").write_text(rules.replace(old, new))
     shutil.copy(h.ALERTS_DIR / "prometheus-rules.test.yaml", tmp_path)
+    valid = subprocess.run([promtool, "check", "rules", "prometheus-rules.yaml"], cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert valid.returncode == 0, "the mutation must still be a valid rule file"
     out = subprocess.run([promtool, "test", "rules", "prometheus-rules.test.yaml"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode != 0, "the rule unit tests did not notice a broken rule"
