@@ -19,11 +19,15 @@ if ! command -v promtool >/dev/null 2>&1; then
   fi
 fi
 
+quiet() {  # run a command, hide this machine's pip-config noise, keep its exit status
+  "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }
+}
+
 setup_venv() {  # $1 = venv dir, rest = extra pip requirements
   local dir=$1; shift
   if [ ! -x "$dir/bin/python" ]; then "$PY" -m venv "$dir"; fi
-  "$dir/bin/pip" install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  "$dir/bin/pip" install -q -e '.[test]' "$@" 2>&1 | grep -v '^WARNING: Location' || true
+  quiet "$dir/bin/pip" install -q --upgrade pip
+  quiet "$dir/bin/pip" install -q -e '.[test]' "$@"
   "$dir/bin/python" -c 'import openai, otel_openai_scopes; print("   openai", openai.__version__)'
 }
 
