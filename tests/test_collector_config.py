@@ -91,7 +91,7 @@ def test_manifest_lookup_finds_known_types_and_rejects_others():
         ("exporters", "load_balancing"), ("exporters", "debug"), ("exporters", "prometheus"),
         ("connectors", "routing"), ("connectors", "signal_to_metrics"), ("connectors", "span_metrics"),
         ("connectors", "forward"), ("processors", "memory_limiter"), ("processors", "tail_sampling"),
-        ("processors", "delta_to_cumulative"), ("processors", "redaction"), ("processors", "transform"),
+        ("processors", "deltatocumulative"), ("processors", "redaction"), ("processors", "transform"),
         ("extensions", "health_check"), ("extensions", "file_storage"),
     ]:
         assert h.type_in_manifest(mods, cls, ctype), (cls, ctype)
@@ -184,13 +184,13 @@ def test_scope_errors_are_routed_after_redaction_and_counted(names):
 
 
 @pytest.mark.parametrize("names", PROCESSING, ids=PROCESSING_IDS)
-def test_delta_to_cumulative_sits_between_signal_to_metrics_and_every_exporter(names):
+def test_deltatocumulative_sits_between_signal_to_metrics_and_every_exporter(names):
     cfg = runnable(names)
     for pid, p in cfg["service"]["pipelines"].items():
         if any(h.component_type(r) == "signal_to_metrics" for r in p["receivers"]):
             procs = [h.component_type(x) for x in p["processors"]]
-            assert "delta_to_cumulative" in procs, pid
-            assert procs.index("transform") < procs.index("delta_to_cumulative"), pid
+            assert "deltatocumulative" in procs, pid
+            assert procs.index("transform") < procs.index("deltatocumulative"), pid
 
 
 def test_gateway_counts_before_sampling_and_keeps_every_scope_error_trace():
@@ -238,7 +238,7 @@ def test_exporters_batch_in_the_exporter_not_a_batch_processor():
 SHARED_COMPONENTS = [
     ("processors", "memory_limiter"), ("processors", "transform/scrub"), ("processors", "redaction/openai"),
     ("processors", "transform/scope_dimension"), ("processors", "transform/derived_metrics_writer"),
-    ("processors", "delta_to_cumulative"), ("connectors", "routing/scope_errors"),
+    ("processors", "deltatocumulative"), ("connectors", "routing/scope_errors"),
     ("connectors", "signal_to_metrics/scope_errors"), ("exporters", "otlp_grpc/main"),
     ("exporters", "debug/anomalies"), ("receivers", "otlp"), ("extensions", "health_check"),
 ]

@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Where otel-openai-scopes spends its per-call instructions.
+
+    .venv/bin/python benchmarks/hotspots.py [--scenarios chat,chat_401] [--calls 50] [--no-cprofile]
+
+Callgrind sees CPython's C functions, not Python ones, so three complementary views:
+
+1. Ablations under callgrind (exact, the main view): ``ours`` with one computation replayed from
+   a cache (benchmarks/_ablations.py; same span/metric output). ``ours - ours+X`` is what X costs
+   per call, in instructions: the most a fix of X can save.
+2. C-level exclusive cost, ours minus bare, per interpreter/library function (callgrind_annotate):
+   shows *kinds* of work (regex engine, dict lookups, allocation, string formatting, hashing).
+3. cProfile of ours, restricted to this package's functions (Python-level attribution, wall time
+   with profiler overhead: read the shares, not the microseconds).
+
+Prints the three tables and writes benchmarks/results/hotspots.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _ablations import ABLATIONS  # noqa: E402
+from _harness import VariantSpec, Worker, callgrind_variant, main_python, run_parallel  # noqa: E402
+from _scenarios import SCENARIOS  # noqa: E402
+
+_LINE = re.compile(r"^\s*([\d,]+)\s+(.*?)(?:\s+\[[^\]]*\])?\s*$")
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def annotate(path: Path) -> dict[str, int]:
+    out = subprocess.run(["callgrind_annotate", "--threshold=100", "--auto=no", "--show-percs=no",
+                          "--inclusive=no", str(path)], capture_output=True, text=True).stdout
+    funcs: dict[str, int] = defaultdict(int)
+    started = False
+    for line in out.splitlines():
+        if "file:function" in line:
+            started = True
+            continue
+        if not started:
+            continue
+        m = _LINE.match(line)
+        if not m:
+            continue
+        count = int(m.group(1).replace(",", ""))
+        where = m.group(2)
+        file, _, fn = where.rpartition(":")
+        fn = re.sub(r"'\d+$", "", fn)
+        short = os.path.basename(file) if file else "?"
+        funcs[f"{short}:{fn}"] += count
+    return funcs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenarios", default="chat,chat_401,runs_list_401,stream,async_chat")
+    ap.add_argument("--calls", type=int, default=50)
+    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--ablations", default=",".join(ABLATIONS))
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--top", type=int, default=20)
+    ap.add_argument("--no-cprofile", action="store_true")
+    ap.add_argument("--out", default=str(HERE / "results" / "hotspots.json"))
+    args = ap.parse_args()
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    for s in scenarios:
+        if s not in SCENARIOS:
+            ap.error(f"unknown scenario {s!r}")
+    ablations = [a for a in args.ablations.split(",") if a]
+    py = main_python()
+    t0 = time.time()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-hot-"))
+    keep = work / "keep"
+    keep.mkdir()
+    specs = [VariantSpec("bare", py, "bare"), VariantSpec("floor", py, "bare"), VariantSpec("ours", py, "bare")]
+    specs += [VariantSpec("ours", py, "bare", ablate=a) for a in ablations]
+    log(f"callgrind: {len(specs)} runs x {len(scenarios)} scenarios x {args.calls} calls")
+
+    def job(spec):
+        def run():
+            r = callgrind_variant(spec, scenarios, args.calls, 1, args.warmup, work,
+                                  keep if not spec.ablate and spec.name in ("bare", "ours") else None)
+            log(f"  {spec.name}{'+' + spec.ablate if spec.ablate else ''}: " +
+                ", ".join(f"{s} {v[0] / 1e6:.3f}M" for s, v in r.per_call.items()) + (f" n/a {r.na}" if r.na else ""))
+            return r
+        return run
+
+    res = run_parallel([job(s) for s in specs], args.jobs)
+    bare, floor, ours = res[0], res[1], res[2]
+
+    def pc(r, s):
+        v = r.per_call.get(s)
+        return v[0] if v else None
+
+    report: dict = {"calls": args.calls, "scenarios": {}, "ablations": {a: ABLATIONS[a][1] for a in ablations}}
+    print("\n1. Ablations under callgrind: instructions per call saved by replaying one computation "
+          "(ours - ours+ablation)")
+    head = f"{'ablation':<18}" + "".join(f"{s:>15}" for s in scenarios)
+    print(head)
+    print("-" * len(head))
+    rows = [("bare", [pc(bare, s) for s in scenarios]), ("floor - bare", [
+        (pc(floor, s) - pc(bare, s)) if pc(floor, s) and pc(bare, s) else None for s in scenarios]),
+        ("ours - bare", [(pc(ours, s) - pc(bare, s)) if pc(ours, s) and pc(bare, s) else None for s in scenarios]),
+        ("ours - floor", [(pc(ours, s) - pc(floor, s)) if pc(ours, s) and pc(floor, s) else None
+                          for s in scenarios])]
+    for name, vals in rows:
+        print(f"{name:<18}" + "".join(f"{(v / 1e3 if v is not None else float('nan')):>14.1f}K" for v in vals))
+    print("-" * len(head))
+    for s in scenarios:
+        report["scenarios"][s] = {"bare": pc(bare, s), "floor": pc(floor, s), "ours": pc(ours, s), "savings": {}}
+    for spec, r in zip(specs[3:], res[3:]):
+        vals = []
+        for s in scenarios:
+            a, b = pc(ours, s), pc(r, s)
+            saving = a - b if a is not None and b is not None else None
+            vals.append(saving)
+            report["scenarios"][s]["savings"][spec.ablate] = saving
+        print(f"{spec.ablate:<18}" + "".join(f"{(v / 1e3 if v is not None else float('nan')):>14.1f}K" for v in vals))
+    print("(K = 10^3 instructions per call; savings within ~±2K are noise; descriptions in results JSON)")
+
+    # 2. C-level diff
+    print(f"\n2. C functions, exclusive instructions per call, ours minus bare (top {args.top} per scenario)")
+    report["c_level"] = {}
+    for s in scenarios:
+        fo = keep / f"callgrind.ours.{s}.{args.calls}calls.out"
+        fb = keep / f"callgrind.bare.{s}.{args.calls}calls.out"
+        if not (fo.exists() and fb.exists()):
+            continue
+        a, b = annotate(fo), annotate(fb)
+        diff = {k: (a.get(k, 0) - b.get(k, 0)) / args.calls for k in set(a) | set(b)}
+        top = sorted(diff.items(), key=lambda kv: -kv[1])[: args.top]
+        report["c_level"][s] = top
+        print(f"  {s}:")
+        for k, v in top:
+            print(f"    {v / 1e3:>8.1f}K  {k}")
+    shutil.rmtree(work, ignore_errors=True)
+
+    # 3. cProfile
+    if not args.no_cprofile:
+        import pstats
+
+        print("\n3. cProfile of ours (this package's functions; cumulative us per call with profiler "
+              "overhead, calls per call)")
+        report["cprofile"] = {}
+        w = Worker(py, "ours")
+        try:
+            for s in scenarios:
+                n = 300
+                w.warm(s, args.warmup)
+                path = Path(tempfile.mkstemp(suffix=".pstats")[1])
+                if w.command(f"profile {s} {n} {path}") != "ok":
+                    continue
+                st = pstats.Stats(str(path)).stats
+                path.unlink()
+                rows = []
+                for (f, line, fn), (cc, nc, tt, ct, _callers) in st.items():
+                    if "otel_openai_scopes" in f:
+                        rows.append((ct / n * 1e6, tt / n * 1e6, nc / n, f"{os.path.basename(f)}:{line} {fn}"))
+                rows.sort(reverse=True)
+                report["cprofile"][s] = rows[: args.top]
+                print(f"  {s}:")
+                for ct, tt, nc, name in rows[: args.top]:
+                    print(f"    {ct:>7.1f}us cum {tt:>6.1f}us self {nc:>4.1f}x  {name}")
+        finally:
+            w.close()
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    print(f"\nwrote {os.path.relpath(out)} ({time.time() - t0:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
