@@ -61,7 +61,7 @@ ALLOWED_ATTRIBUTES = CONTRACT_ATTRIBUTES | RESOURCE_ATTRIBUTES | COLLECTOR_ATTRI
 
 #: The span-derived counter computed by signal_to_metrics: the contract's counter name with a
 #: ".spans" suffix, so it never collides with the SDK's own per-scope counter.
-DERIVED_SCOPE_ERRORS = contract.METRIC_SCOPE_ERRORS + ".spans"
+DERIVED_SCOPE_ERRORS = contract.METRIC_SCOPE_ERROR_SPANS
 DERIVED_SCOPE_ERRORS_UNIT = "{span}"
 
 #: (name, unit, kind) of every metric that reaches Prometheus.

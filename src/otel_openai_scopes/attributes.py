@@ -91,6 +91,9 @@ METRIC_SCOPE_ERRORS: Final = "openai.client.scope_errors"
 METRIC_SCOPE_ERRORS_UNIT: Final = "{error}"
 METRIC_DURATION: Final = "openai.client.request.duration"
 METRIC_DURATION_UNIT: Final = "s"
+# Made by the Collector (collector-config/, signal_to_metrics) from scope-error spans, one per span; a name of
+# its own so it never collides with the SDK's per-scope counter above.
+METRIC_SCOPE_ERROR_SPANS: Final = METRIC_SCOPE_ERRORS + ".spans"
 # Metric attribute holding one missing scope (one increment of METRIC_SCOPE_ERRORS per scope).
 SCOPE: Final = "openai.scope"
 
