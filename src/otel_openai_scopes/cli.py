@@ -103,6 +103,7 @@ def fake_server(
         if os.environ.get(name):
             fake.grant(os.environ[name])
     typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST /__fake__/grant, /__fake__/lose_scope)")
+    sys.stdout.flush()
     try:
         while True:
             time.sleep(3600)

@@ -69,6 +69,9 @@ class Scripted:
     content_type: str = "application/json"
 
 
+_ANY_KEY = KeyGrant()
+
+
 def _rid() -> str:
     return "req_" + uuid.uuid4().hex
 
@@ -95,6 +98,8 @@ class FakeOpenAI:
     def __init__(self, keys: dict[str, KeyGrant] | None = None, seed: int = 1234, error_code_style: str = "2024",
                  port: int = 0, stream_delay: float = 0.0) -> None:
         self.keys: dict[str, KeyGrant] = dict(keys or {})
+        #: Grant every scope to keys it does not know (load and memory tests with thousands of keys).
+        self.accept_any_key = False
         self.windows: list[ScopeWindow] = []
         self.scripts: list[Scripted] = []
         self.matcher = build_matcher()
@@ -188,7 +193,7 @@ class FakeOpenAI:
         return None
 
     def missing_scopes(self, key: str, endpoint: Endpoint, now: float | None = None) -> list[str]:
-        grant = self.keys[key]
+        grant = self.keys.get(key, _ANY_KEY)
         now = time.time() if now is None else now
         missing = [s for s in endpoint.scopes if not grant.allows(s)]
         with self._lock:
@@ -212,6 +217,8 @@ class FakeOpenAI:
 class _QuietServer(ThreadingHTTPServer):
     """Clients that hang up mid-connection (closed streams, killed tests) are normal here, not errors."""
 
+    request_queue_size = 4096  # thousands of concurrent asyncio tasks connect at once in the load tests
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
 
@@ -221,6 +228,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY, Nagle + delayed ACK stall each
+    # response by ~40 ms on loopback.
+    disable_nagle_algorithm = True
     server_state: FakeOpenAI
 
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr logging
@@ -288,6 +298,8 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         key = auth[7:] if auth.lower().startswith("bearer ") else self.headers.get("api-key", "")
         grant = fake.keys.get(key)
+        if grant is None and fake.accept_any_key and key:
+            grant = _ANY_KEY
 
         scripted = fake._scripted(method, path)
         if scripted is not None:
@@ -309,7 +321,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, SCOPE_MESSAGE.format(scopes=", ".join(missing)), "invalid_request_error",
                                code, grant)
         segments = [s for s in rel.split("/") if s]
-        if any(s.startswith("nonexistent") for s in segments):
+        if any(s.startswith("nonexistent") or "_nonexistent" in s or "-nonexistent" in s for s in segments):
             fake.record(method, endpoint.template, key, 404)
             return self._error(404, f"No such object: '{segments[-1]}'", "invalid_request_error", None, grant)
         if not endpoint.known:
@@ -355,7 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "has_more": False}
         if method == "DELETE":
             return {"id": segments[-1], "object": _OBJECT.get(resource, resource) + ".deleted", "deleted": True}
-        if method == "POST" and not t.endswith("}") and resource == t.rstrip("/").split("/")[-1]:
+        stored = resource in _OBJECT or resource in _PREFIX  # moderations, embeddings...: nothing is stored
+        if stored and method == "POST" and not t.endswith("}") and resource == t.rstrip("/").split("/")[-1]:
             with fake._lock:
                 fake.created += 1
         return self._object(resource, segments, payload, now)
@@ -494,6 +507,8 @@ class _Handler(BaseHTTPRequestHandler):
                             data.get("probability", 1.0))
         elif path == "/__fake__/reset":
             fake.reset()
+        elif path == "/__fake__/accept_any_key":
+            fake.accept_any_key = bool(data.get("enabled", True))
         elif path != "/__fake__/stats":
             return self._send(404, {"error": "unknown control path"})
         return self._send(200, {"requests": fake.requests_seen, "created": fake.created,

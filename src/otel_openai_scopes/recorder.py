@@ -344,7 +344,8 @@ class Recorder:
                     )
                     verdicts.append((scope, verdict))
                 attrs.update(verdicts[0][1].span_attributes(info.client_id))
-        elif exc is None and 200 <= status < 400:
+        elif (exc is None and 200 <= status < 400) or status == 404:
+            # A 404 means the server went looking for the object: the credential passed the scope check.
             self.diagnosis.observe_success(cred_tuple, state.scopes, state.endpoint_key, info.client_id)
 
         span.set_attributes(attrs)
