@@ -250,3 +250,13 @@ def test_client_registry_is_bounded_and_weak():
         reg.register(c, origin="")
     assert len(reg) == 100 and reg.evicted >= 450
     assert reg.get(many[-1]) is not None and reg.get(keep[0]) is None  # oldest forgotten
+
+
+def test_a_404_counts_as_evidence_the_scope_was_held(fake, key, instrumentor, telemetry):
+    c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        c.beta.threads.retrieve("thread_nonexistent_1")
+    fake.lose_scope(key, READ, duration=60)
+    with pytest.raises(openai.AuthenticationError):
+        c.beta.threads.retrieve("thread_nonexistent_1")
+    assert labels(scope_error_spans(telemetry)) == [A.DIAGNOSIS_SCOPE_FLAPPING]

@@ -332,18 +332,17 @@ class Recorder:
 
         cred_tuple = (cred.fingerprint, str(org or ""), str(project or ""), state.host)
         verdicts = []
-        if error_info is not None:
-            if error_info.code:
-                attrs[A.ERROR_CODE] = error_info.code
-            if error_info.missing_scopes:
-                attrs[A.SCOPE_MISSING] = error_info.missing_scopes
-                attrs[A.SCOPE_ERROR] = True
-                for scope in error_info.missing_scopes:
-                    verdict = self.diagnosis.observe_scope_error(
-                        cred_tuple, scope, state.endpoint_key, info.client_id, bool(mutated)
-                    )
-                    verdicts.append((scope, verdict))
-                attrs.update(verdicts[0][1].span_attributes(info.client_id))
+        if error_info is not None and error_info.code:
+            attrs[A.ERROR_CODE] = error_info.code
+        if error_info is not None and error_info.missing_scopes:
+            attrs[A.SCOPE_MISSING] = error_info.missing_scopes
+            attrs[A.SCOPE_ERROR] = True
+            for scope in error_info.missing_scopes:
+                verdict = self.diagnosis.observe_scope_error(
+                    cred_tuple, scope, state.endpoint_key, info.client_id, bool(mutated)
+                )
+                verdicts.append((scope, verdict))
+            attrs.update(verdicts[0][1].span_attributes(info.client_id))
         elif (exc is None and 200 <= status < 400) or status == 404:
             # A 404 means the server went looking for the object: the credential passed the scope check.
             self.diagnosis.observe_success(cred_tuple, state.scopes, state.endpoint_key, info.client_id)
