@@ -19,11 +19,18 @@ _PATTERNS = re.compile(
 )
 
 
+_KEY_PROVIDED = re.compile(r"(?i)(api[ _-]?key(?: provided)?\s*[:=]\s*)\S+")
+
+
 def mask_credentials(text: str, *secrets: str | None) -> str:
-    """Replace credential-looking tokens (and the given secrets, verbatim) by ``***``."""
+    """Replace credential-looking tokens (and the given secrets, verbatim or by their first or last 8
+    characters, as servers echo them partly starred) by ``***``."""
     for secret in secrets:
-        if secret and len(secret) >= 8 and secret in text:
-            text = text.replace(secret, MASK)
+        if secret and len(secret) >= 8:
+            for piece in (secret, secret[:8], secret[-8:]):
+                if piece in text:
+                    text = text.replace(piece, MASK)
+    text = _KEY_PROVIDED.sub(r"\1" + MASK, text)
     return _PATTERNS.sub(MASK, text)
 
 

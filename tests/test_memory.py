@@ -1,0 +1,82 @@
+"""Bounded memory: 100,000 client objects created, used once and dropped, with 10,000 distinct keys.
+The package's registries and caches stay within their documented bounds and RSS growth stays under budget."""
+
+from __future__ import annotations
+
+import gc
+import os
+
+import openai
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from otel_openai_scopes import OpenAIScopesInstrumentor
+from otel_openai_scopes import attributes as A
+
+from conftest import make_key
+from test_load import CountingExporter, control, metric_total, server  # noqa: F401  (fixture)
+
+CLIENTS = int(os.environ.get("MEMORY_CLIENTS", 100_000))
+KEYS = int(os.environ.get("MEMORY_KEYS", 10_000))
+RSS_BUDGET_MB = 40
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
+    control(server, "reset", {})
+    control(server, "accept_any_key", {"enabled": True})
+    exporter = CountingExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    inst = OpenAIScopesInstrumentor(max_clients=1000, max_metric_keys=100, diagnosis_max_entries=512)
+    inst.instrument(tracer_provider=tp, meter_provider=mp)
+    rec = inst.recorder
+    http = openai.DefaultHttpxClient()  # one connection pool, as an app that builds a client per request would
+    keys = [make_key() for _ in range(KEYS)]
+    per_key = max(1, CLIENTS // KEYS)
+    peak_registry = 0
+    try:
+        def use(i: int) -> None:
+            c = openai.OpenAI(api_key=keys[(i // per_key) % KEYS], base_url=server, http_client=http,
+                              max_retries=0)
+            c.models.list()
+
+        for i in range(2000):  # warm-up: caches, allocator arenas, connection pool
+            use(i)
+        gc.collect()
+        before = rss_mb()
+        for i in range(2000, CLIENTS):
+            use(i)
+            if i % 997 == 0:
+                peak_registry = max(peak_registry, len(rec.registry))
+        gc.collect()
+        after = rss_mb()
+    finally:
+        inst.uninstrument()
+        http.close()
+        control(server, "accept_any_key", {"enabled": False})
+    assert exporter.ours == CLIENTS
+    assert metric_total(reader, A.METRIC_REQUESTS) == CLIENTS
+    assert peak_registry <= 1000 and len(rec.registry) <= 5  # weak entries went with their clients
+    assert rec.credentials.describe.cache_info().currsize <= 1024
+    assert rec.matcher.match.cache_info().currsize <= 4096
+    assert len(rec.diagnosis) <= 512
+    assert len(rec._metric_keys) <= 100
+    series = {p.attributes[A.KEY_FINGERPRINT] for rm in reader.get_metrics_data().resource_metrics
+              for sm in rm.scope_metrics for m in sm.metrics if m.name == A.METRIC_REQUESTS
+              for p in m.data.data_points}
+    assert len(series) == 101 and A.FINGERPRINT_OVERFLOW in series  # 100 keys, then the overflow value
+    growth = after - before
+    print(f"RSS {before:.1f} MB -> {after:.1f} MB (+{growth:.1f} MB) over {CLIENTS - 2000} clients, {KEYS} keys")
+    assert growth < RSS_BUDGET_MB
