@@ -146,6 +146,8 @@ def main() -> None:
     ap.add_argument("--ablate", default="")
     args = ap.parse_args()
     ablate = [a for a in args.ablate.split(",") if a]
+    if os.environ.get("BENCH_GC") == "off":  # experiments only
+        gc.disable()
     try:
         state = setup(args.variant, ablate)
     except Exception as exc:  # reported to the driver as "n/a: reason"

@@ -528,3 +528,14 @@ def test_callable_api_key(fake, instrumentor, telemetry):
     assert s1.attributes[A.KEY_FINGERPRINT] == describe(keys[0]).fingerprint
     assert s2.attributes[A.KEY_FINGERPRINT] == describe(keys[1]).fingerprint
     assert A.CLIENT_MUTATED not in s2.attributes  # a provider is expected to rotate keys
+
+
+def test_unknown_setting_is_logged_not_raised(fake, key, telemetry, caplog):
+    inst = OpenAIScopesInstrumentor(capture_key_hnit=False)
+    inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        openai.OpenAI(api_key=key, base_url=fake.base_url).models.list()
+    finally:
+        inst.uninstrument()
+    assert "capture_key_hnit" in caplog.text
+    assert A.KEY_HINT in telemetry.only_span().attributes

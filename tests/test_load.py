@@ -75,18 +75,23 @@ def control(base_url: str, path: str, body: dict) -> dict:
         return json.loads(resp.read())
 
 
+def counting_pipeline(**settings):
+    """Real SDK providers with a counting exporter and an in-memory metric reader, instrumented."""
+    exporter = CountingExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    inst = OpenAIScopesInstrumentor(**settings)
+    inst.instrument(tracer_provider=tp, meter_provider=MeterProvider(metric_readers=[reader]))
+    return exporter, tp, reader, inst
+
+
 @pytest.fixture
 def setup(server):
     key = make_key()
     control(server, "reset", {})
     control(server, "grant", {"key": key})
-    exporter = CountingExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    mp = MeterProvider(metric_readers=[reader])
-    inst = OpenAIScopesInstrumentor()
-    inst.instrument(tracer_provider=tp, meter_provider=mp)
+    exporter, tp, reader, inst = counting_pipeline()
     yield server, key, exporter, tp, reader, inst
     inst.uninstrument()
 

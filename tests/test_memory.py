@@ -7,16 +7,11 @@ import gc
 import os
 
 import openai
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 
 from conftest import make_key
-from test_load import CountingExporter, control, metric_total, server  # noqa: F401  (fixture)
+from test_load import control, counting_pipeline, metric_total, server  # noqa: F401  (fixture)
 
 CLIENTS = int(os.environ.get("MEMORY_CLIENTS", 100_000))
 KEYS = int(os.environ.get("MEMORY_KEYS", 10_000))
@@ -34,13 +29,8 @@ def rss_mb() -> float:
 def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
     control(server, "reset", {})
     control(server, "accept_any_key", {"enabled": True})
-    exporter = CountingExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    mp = MeterProvider(metric_readers=[reader])
-    inst = OpenAIScopesInstrumentor(max_clients=1000, max_metric_keys=100, diagnosis_max_entries=512)
-    inst.instrument(tracer_provider=tp, meter_provider=mp)
+    exporter, tp, reader, inst = counting_pipeline(max_clients=1000, max_metric_keys=100,
+                                                   diagnosis_max_entries=512)
     rec = inst.recorder
     http = openai.DefaultHttpxClient()  # one connection pool, as an app that builds a client per request would
     keys = [make_key() for _ in range(KEYS)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
@@ -48,8 +49,9 @@ class Settings:
                 continue
             values[f.name] = _parse(raw, f.default)
         unknown = set(overrides) - {f.name for f in fields(cls)}
-        if unknown:
-            raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
+        if unknown:  # a typo must not stop the app from starting: say so and go on
+            logging.getLogger("otel_openai_scopes").warning(
+                "otel-openai-scopes: ignoring unknown settings: %s", ", ".join(sorted(unknown)))
         return cls(**values)
 
 

@@ -170,29 +170,10 @@ def read_spans(paths: Sequence[str | Path]) -> Iterator[SpanRecord]:
                             )
 
 
-def read_metric_points(paths: Sequence[str | Path]) -> Iterator[tuple[str, dict[str, Any], float, dict[str, Any]]]:
-    """(metric name, point attributes, value, resource) for every sum data point in the files."""
-    for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                try:
-                    doc = json.loads(line)
-                except ValueError:
-                    continue
-                for rm in doc.get("resourceMetrics", []) if isinstance(doc, dict) else []:
-                    resource = attributes_of(rm.get("resource", {}).get("attributes"))
-                    for sm in rm.get("scopeMetrics", []):
-                        for m in sm.get("metrics", []):
-                            for dp in m.get("sum", {}).get("dataPoints", []):
-                                value = dp.get("asInt", dp.get("asDouble", 0))
-                                yield m.get("name", ""), attributes_of(dp.get("attributes")), float(value), resource
-
-
 __all__ = [
     "AggregationTemporality",
     "OtlpJsonFileMetricExporter",
     "OtlpJsonFileSpanExporter",
     "SpanRecord",
-    "read_metric_points",
     "read_spans",
 ]
