@@ -46,10 +46,15 @@ COMPARES = [
         # 2.4b0 imports opentelemetry.util.genai.instruments, removed in util-genai 1.2b0, and the legacy
         # `httpx` package (not a dependency of openai 3.x, which uses httpx2; not declared by openai-v2).
         ["opentelemetry-instrumentation-openai-v2", "opentelemetry-util-genai>=1.0b0,<1.2", "httpx"],
-        "needs opentelemetry-util-genai<1.2 (imports util.genai.instruments) and the legacy `httpx` package "
-        "(imports httpx.URL; openai 3.x ships httpx2 only): both installed here so it can be measured",
+        "2.4b0 does not import as published next to openai 3.x: it needs the legacy `httpx` package "
+        "(imports httpx.URL; openai 3.x depends on httpx2 only, openai-v2 does not declare httpx) and "
+        "opentelemetry-util-genai<1.2 (imports util.genai.instruments, removed in 1.2b0; its own pin "
+        "allows 1.3b0); both are installed in its venv so it can be measured. It wraps chat.completions "
+        "and embeddings create only: runs_list_401 is not instrumented (overhead ~0)",
     ),
-    Compare("genai-openai", ".venv-genai-openai", ["opentelemetry-instrumentation-genai-openai"]),
+    Compare("genai-openai", ".venv-genai-openai", ["opentelemetry-instrumentation-genai-openai"],
+            "1.3b0 wraps chat.completions, embeddings and responses only: runs_list_401 is not instrumented "
+            "(overhead ~0); on chat_401 it records error.type but parses no body"),
 ]
 
 
@@ -101,6 +106,28 @@ class WorkerError(RuntimeError):
     pass
 
 
+_LIVE: set = set()
+
+
+def kill_live_workers(*_: Any) -> None:
+    """Kill the worker processes this driver started (by their own pids), e.g. on SIGTERM."""
+    for proc in list(_LIVE):
+        if proc.poll() is None:
+            proc.kill()
+    _LIVE.clear()
+
+
+def install_signal_handlers() -> None:
+    import signal
+
+    def handler(signum, _frame):
+        kill_live_workers()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
 class Worker:
     """One ``_worker.py`` process, optionally under callgrind with counting off at start."""
 
@@ -123,6 +150,7 @@ class Worker:
         self.stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      text=True, env=e, cwd=str(HERE))
+        _LIVE.add(self.proc)
         line = self._readline()
         parts = line.split(" ", 2)
         if parts[0] == "na":
@@ -194,6 +222,7 @@ class Worker:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+        _LIVE.discard(self.proc)
         if self.callgrind_out:
             for p in Path(self.callgrind_out).parent.glob(Path(self.callgrind_out).name + "*"):
                 p.unlink(missing_ok=True)
@@ -230,7 +259,7 @@ class CallgrindResult:
 def callgrind_variant(spec: VariantSpec, scenarios: list[str], calls: int, reps: int, warmup: int,
                       workdir: Path, keep_dir: Path | None = None) -> CallgrindResult:
     res = CallgrindResult()
-    out = str(workdir / f"cg.{spec.name}{('+' + spec.ablate) if spec.ablate else ''}.out")
+    out = str(workdir / f"cg.{spec.name}{('+' + spec.ablate) if spec.ablate else ''}.{'-'.join(scenarios)}.out")
     try:
         w = Worker(spec.python, spec.name.split("@")[0], spec.ablate, callgrind_out=out)
     except WorkerError as exc:
@@ -275,44 +304,46 @@ def run_parallel(jobs: list[Callable[[], Any]], parallel: int) -> list[Any]:
                 if not queue:
                     return
                 i, job = queue.pop(0)
-            results[i] = job()
+            try:
+                results[i] = job()
+            except Exception as exc:  # noqa: BLE001 - one failed job must not lose the others
+                import traceback
 
-    threads = [threading.Thread(target=loop) for _ in range(max(1, parallel))]
+                traceback.print_exc()
+                results[i] = exc
+
+    threads = [threading.Thread(target=loop, daemon=True) for _ in range(max(1, parallel))]
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        while t.is_alive():
+            t.join(0.5)  # wake up for signals
     return results
 
 
 # ---------------------------------------------------------------------------------------------------
 def wall_rounds(specs: list[VariantSpec], scenarios: list[str], rounds: int, calls_per_round: int, warmup: int,
                 log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
-    """Interleaved rounds: every variant's process stays up; each round runs each variant once
-    (order rotated and alternated), ``calls_per_round`` calls timed inside the worker. Returns,
-    per variant and scenario, the per-round per-call times (ns) and the median of the paired
-    per-round differences against the baseline (same round)."""
-    workers: dict[str, Worker] = {}
-    na: dict[str, str] = {}
-    for spec in specs:
-        if spec.python is None:
-            na[spec.name] = spec.na
-            continue
-        try:
-            workers[spec.name] = Worker(spec.python, spec.name.split("@")[0])
-        except WorkerError as exc:
-            na[spec.name] = str(exc)
+    """Interleaved rounds, per scenario: one fresh process per variant, all up at once; each round
+    runs each variant once (order rotated, alternated, sometimes shuffled), ``calls_per_round``
+    calls timed inside the worker. Returns, per variant and scenario, the median per-call time and
+    the median (and quartiles) of the per-round paired differences against the baseline."""
     results: dict[str, dict[str, Any]] = {s.name: {} for s in specs}
     rng = random.Random(12345)
-    try:
-        for sc in scenarios:
-            live = {}
-            for name, w in workers.items():
+    for sc in scenarios:
+        live: dict[str, Worker] = {}
+        try:
+            for spec in specs:
+                if spec.python is None:
+                    results[spec.name][sc] = {"na": spec.na}
+                    continue
                 try:
+                    w = Worker(spec.python, spec.name.split("@")[0])
+                    live[spec.name] = w
                     w.warm(sc, warmup)
-                    live[name] = w
                 except WorkerError as exc:
-                    results[name][sc] = {"na": str(exc)}
+                    results[spec.name][sc] = {"na": str(exc)}
+                    live.pop(spec.name, None)
             times: dict[str, list[float]] = {n: [] for n in live}
             names = list(live)
             for r in range(rounds):
@@ -323,27 +354,23 @@ def wall_rounds(specs: list[VariantSpec], scenarios: list[str], rounds: int, cal
                     rng.shuffle(order)
                 for n in order:
                     times[n].append(live[n].run(sc, calls_per_round) / calls_per_round)
-            for spec in specs:
-                if spec.name not in times:
-                    if spec.name in na:
-                        results[spec.name][sc] = {"na": na[spec.name]}
-                    continue
-                t = times[spec.name]
-                entry: dict[str, Any] = {"median_ns": statistics.median(t), "rounds": len(t)}
-                base = times.get(spec.baseline)
-                if base is not None and spec.baseline != spec.name:
-                    diffs = [a - b for a, b in zip(t, base)]
-                    q = statistics.quantiles(diffs, n=4) if len(diffs) >= 4 else [min(diffs), 0, max(diffs)]
-                    entry.update({"paired_diff_median_ns": statistics.median(diffs),
-                                  "paired_diff_q1_ns": q[0], "paired_diff_q3_ns": q[2]})
-                floor = times.get("floor")
-                if floor is not None and spec.name in ("ours", "ours-nosdk"):
-                    entry["paired_diff_vs_floor_median_ns"] = statistics.median(
-                        [a - b for a, b in zip(t, floor)])
-                results[spec.name][sc] = entry
-            log(f"  wall {sc}: " + ", ".join(
-                f"{n} {statistics.median(times[n]) / 1e3:.0f}us" for n in names))
-    finally:
-        for w in workers.values():
-            w.close()
+        finally:
+            for w in live.values():
+                w.close()
+        for spec in specs:
+            if spec.name not in times:
+                continue
+            t = times[spec.name]
+            entry: dict[str, Any] = {"median_ns": statistics.median(t), "rounds": len(t)}
+            base = times.get(spec.baseline)
+            if base is not None and spec.baseline != spec.name:
+                diffs = [a - b for a, b in zip(t, base)]
+                q = statistics.quantiles(diffs, n=4) if len(diffs) >= 4 else [min(diffs), 0, max(diffs)]
+                entry.update({"paired_diff_median_ns": statistics.median(diffs),
+                              "paired_diff_q1_ns": q[0], "paired_diff_q3_ns": q[2]})
+            floor = times.get("floor")
+            if floor is not None and spec.name in ("ours", "ours-nosdk"):
+                entry["paired_diff_vs_floor_median_ns"] = statistics.median([a - b for a, b in zip(t, floor)])
+            results[spec.name][sc] = entry
+        log(f"  wall {sc}: " + ", ".join(f"{n} {statistics.median(times[n]) / 1e3:.0f}us" for n in names))
     return results

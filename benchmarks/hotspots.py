@@ -34,7 +34,15 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from _ablations import ABLATIONS  # noqa: E402
-from _harness import VariantSpec, Worker, callgrind_variant, main_python, run_parallel  # noqa: E402
+from _harness import (  # noqa: E402
+    CallgrindResult,
+    VariantSpec,
+    Worker,
+    callgrind_variant,
+    install_signal_handlers,
+    main_python,
+    run_parallel,
+)
 from _scenarios import SCENARIOS  # noqa: E402
 
 _LINE = re.compile(r"^\s*([\d,]+)\s+(.*?)(?:\s+\[[^\]]*\])?\s*$")
@@ -84,6 +92,7 @@ def main() -> int:
             ap.error(f"unknown scenario {s!r}")
     ablations = [a for a in args.ablations.split(",") if a]
     py = main_python()
+    install_signal_handlers()
     t0 = time.time()
 
     work = Path(tempfile.mkdtemp(prefix="bench-hot-"))
@@ -93,16 +102,28 @@ def main() -> int:
     specs += [VariantSpec("ours", py, "bare", ablate=a) for a in ablations]
     log(f"callgrind: {len(specs)} runs x {len(scenarios)} scenarios x {args.calls} calls")
 
-    def job(spec):
+    def job(spec, sc):
         def run():
-            r = callgrind_variant(spec, scenarios, args.calls, 1, args.warmup, work,
+            r = callgrind_variant(spec, [sc], args.calls, 1, args.warmup, work,
                                   keep if not spec.ablate and spec.name in ("bare", "ours") else None)
-            log(f"  {spec.name}{'+' + spec.ablate if spec.ablate else ''}: " +
-                ", ".join(f"{s} {v[0] / 1e6:.3f}M" for s, v in r.per_call.items()) + (f" n/a {r.na}" if r.na else ""))
+            v = r.per_call.get(sc)
+            log(f"  {spec.name}{'+' + spec.ablate if spec.ablate else ''} {sc}: " +
+                (f"{v[0] / 1e6:.3f}M" if v else f"n/a {r.na}"))
             return r
         return run
 
-    res = run_parallel([job(s) for s in specs], args.jobs)
+    pairs = [(spec, sc) for spec in specs for sc in scenarios]
+    outs = run_parallel([job(spec, sc) for spec, sc in pairs], args.jobs)
+    res = []
+    for i in range(len(specs)):
+        merged = CallgrindResult()
+        for (spec, sc), r in zip(pairs, outs):
+            if isinstance(r, Exception):
+                r = CallgrindResult(na={sc: f"driver error: {r}"})
+            if spec is specs[i]:
+                merged.per_call.update(r.per_call)
+                merged.na.update(r.na)
+        res.append(merged)
     bare, floor, ours = res[0], res[1], res[2]
 
     def pc(r, s):
@@ -159,27 +180,27 @@ def main() -> int:
         print("\n3. cProfile of ours (this package's functions; cumulative us per call with profiler "
               "overhead, calls per call)")
         report["cprofile"] = {}
-        w = Worker(py, "ours")
-        try:
-            for s in scenarios:
-                n = 300
+        for s in scenarios:
+            n = 300
+            w = Worker(py, "ours")
+            try:
                 w.warm(s, args.warmup)
                 path = Path(tempfile.mkstemp(suffix=".pstats")[1])
                 if w.command(f"profile {s} {n} {path}") != "ok":
                     continue
-                st = pstats.Stats(str(path)).stats
-                path.unlink()
-                rows = []
-                for (f, line, fn), (cc, nc, tt, ct, _callers) in st.items():
-                    if "otel_openai_scopes" in f:
-                        rows.append((ct / n * 1e6, tt / n * 1e6, nc / n, f"{os.path.basename(f)}:{line} {fn}"))
-                rows.sort(reverse=True)
-                report["cprofile"][s] = rows[: args.top]
-                print(f"  {s}:")
-                for ct, tt, nc, name in rows[: args.top]:
-                    print(f"    {ct:>7.1f}us cum {tt:>6.1f}us self {nc:>4.1f}x  {name}")
-        finally:
-            w.close()
+            finally:
+                w.close()
+            st = pstats.Stats(str(path)).stats
+            path.unlink()
+            rows = []
+            for (f, line, fn), (_cc, nc, tt, ct, _callers) in st.items():
+                if "otel_openai_scopes" in f:
+                    rows.append((ct / n * 1e6, tt / n * 1e6, nc / n, f"{os.path.basename(f)}:{line} {fn}"))
+            rows.sort(reverse=True)
+            report["cprofile"][s] = rows[: args.top]
+            print(f"  {s}:")
+            for ct, tt, nc, name in rows[: args.top]:
+                print(f"    {ct:>7.1f}us cum {tt:>6.1f}us self {nc:>4.1f}x  {name}")
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

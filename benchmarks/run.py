@@ -27,9 +27,11 @@ sys.path.insert(0, str(HERE))
 
 from _harness import (  # noqa: E402
     COMPARES,
+    CallgrindResult,
     VariantSpec,
     callgrind_variant,
     ensure_compare_venv,
+    install_signal_handlers,
     main_python,
     run_parallel,
     wall_rounds,
@@ -83,7 +85,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, help="calls per counted callgrind loop (default 100; quick 30)")
     ap.add_argument("--reps", type=int, help="counted loops per variant x scenario (default 2; quick 1)")
     ap.add_argument("--warmup", type=int, default=50, help="warm-up calls before measuring (default 50)")
-    ap.add_argument("--rounds", type=int, help="wall-time rounds per scenario (default 60; quick 20)")
+    ap.add_argument("--rounds", type=int, help="wall-time rounds per scenario (default 150; quick 30)")
     ap.add_argument("--round-calls", type=int, default=10, help="calls per variant per wall round (default 10)")
     ap.add_argument("--jobs", type=int, default=2, help="callgrind processes at once (default 2)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma list")
@@ -96,7 +98,7 @@ def main() -> int:
     args = ap.parse_args()
     calls = args.calls or (30 if args.quick else 100)
     reps = args.reps or (1 if args.quick else 2)
-    rounds = args.rounds or (20 if args.quick else 60)
+    rounds = args.rounds or (30 if args.quick else 150)
     scenarios = [s for s in args.scenarios.split(",") if s]
     for s in scenarios:
         if s not in SCENARIOS:
@@ -104,6 +106,7 @@ def main() -> int:
     if not shutil.which("valgrind") or not shutil.which("callgrind_control"):
         ap.error("valgrind and callgrind_control are needed (apt-get install valgrind)")
 
+    install_signal_handlers()
     t_start = time.time()
     specs, notes = build_specs(args.no_compare)
     if args.variants:
@@ -121,20 +124,36 @@ def main() -> int:
     log(f"callgrind: {len(specs)} variants x {len(scenarios)} scenarios, {reps} x {calls} counted calls "
         f"after {args.warmup} warm-up, {args.jobs} at once")
 
-    def job(spec: VariantSpec):
+    def job(spec: VariantSpec, sc: str):
+        # one fresh process per variant x scenario: the SDK's own caches make a scenario's count
+        # depend on which scenarios ran before it in the same process (README, "caveats")
         def run():
             if spec.python is None:
-                log(f"  {spec.name}: n/a ({spec.na})")
                 return None
             t0 = time.time()
-            res = callgrind_variant(spec, scenarios, calls, reps, args.warmup, workdir, keep_dir)
-            done = ", ".join(f"{s} {sum(v) / len(v) / 1e6:.3f}M" for s, v in res.per_call.items())
-            log(f"  {spec.name} ({time.time() - t0:.0f}s): {done}" +
-                (f"; n/a: {res.na}" if res.na else ""))
+            res = callgrind_variant(spec, [sc], calls, reps, args.warmup, workdir, keep_dir)
+            got = res.per_call.get(sc)
+            log(f"  {spec.name:<18} {sc:<14} " + (f"{sum(got) / len(got) / 1e6:.3f}M" if got else
+                                                   f"n/a: {res.na.get(sc, '')[:100]}") + f" ({time.time() - t0:.0f}s)")
             return res
         return run
 
-    cg_results = dict(zip([s.name for s in specs], run_parallel([job(s) for s in specs], args.jobs)))
+    jobs = [(spec, sc) for spec in specs for sc in scenarios]
+    for spec in specs:
+        if spec.python is None:
+            log(f"  {spec.name}: n/a ({spec.na})")
+    outs = run_parallel([job(spec, sc) for spec, sc in jobs], args.jobs)
+    cg_results: dict = {}
+    for (spec, sc), res in zip(jobs, outs):
+        if isinstance(res, Exception):
+            res = CallgrindResult(na={sc: f"driver error: {type(res).__name__}: {res}"})
+        if res is None:
+            continue
+        merged = cg_results.setdefault(spec.name, CallgrindResult())
+        merged.per_call.update(res.per_call)
+        merged.handshake.update(res.handshake)
+        merged.na.update(res.na)
+        merged.info = merged.info or res.info
     shutil.rmtree(workdir, ignore_errors=True)
 
     # -- wall ----------------------------------------------------------------------------------------
@@ -234,7 +253,7 @@ def main() -> int:
         "targets": {"ours_overhead_max_ratio_to_floor": TARGET_RATIO_TO_FLOOR,
                     "ours_nosdk_overhead_max_fraction_of_floor": TARGET_NOSDK_FRACTION_OF_FLOOR,
                     "by_scenario": targets},
-        "notes": notes,
+        "notes": {k: v for k, v in notes.items() if k in variants_out},
         "variants": variants_out,
     }
     out = Path(args.out)

@@ -539,3 +539,36 @@ def test_unknown_setting_is_logged_not_raised(fake, key, telemetry, caplog):
         inst.uninstrument()
     assert "capture_key_hnit" in caplog.text
     assert A.KEY_HINT in telemetry.only_span().attributes
+
+
+NO_SDK_APP = """
+import openai, sys
+from otel_openai_scopes import OpenAIScopesInstrumentor
+inst = OpenAIScopesInstrumentor()
+inst.instrument()                      # API only: global proxies, nothing listening yet
+c = openai.OpenAI(api_key="sk-proj-" + "k" * 40, base_url=sys.argv[1], max_retries=0)
+c.models.list()
+assert not inst.recorder.live()
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exp = InMemorySpanExporter()
+tp = TracerProvider(); tp.add_span_processor(SimpleSpanProcessor(exp))
+trace.set_tracer_provider(tp)          # an SDK configured after instrument() is picked up
+c.models.list()
+assert inst.recorder.live()
+print([s.name for s in exp.get_finished_spans()])
+"""
+
+
+def test_api_only_then_sdk_configured_later(fake, tmp_path):
+    import subprocess
+    import sys
+
+    fake.grant("sk-proj-" + "k" * 40)
+    app = tmp_path / "app.py"
+    app.write_text(NO_SDK_APP)
+    out = subprocess.run([sys.executable, str(app), fake.base_url], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "['GET /v1/models']"

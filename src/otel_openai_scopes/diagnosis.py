@@ -90,6 +90,7 @@ class Diagnosis:
         self._lock = threading.Lock()
         self._scopes: "OrderedDict[tuple[CredentialTuple, str], _ScopeState]" = OrderedDict()
         self._failing: "OrderedDict[str, _FailingSet]" = OrderedDict()
+        self._recent: dict[tuple[CredentialTuple, str, str], float] = {}
 
     def __len__(self) -> int:
         return len(self._scopes)
@@ -104,9 +105,21 @@ class Diagnosis:
             self._scopes.move_to_end(key)
         return state
 
+    #: Successes of one (credential, endpoint) closer together than this are recorded once: the window is
+    #: minutes long, so a second of staleness changes no verdict, and the common path becomes one dict lookup.
+    SUCCESS_RESOLUTION = 1.0
+
     def observe_success(self, cred: CredentialTuple, scopes: tuple[str, ...], endpoint: str, client_id: str) -> None:
         """A call on ``endpoint`` (``"GET /threads/{thread_id}/runs"``) succeeded with ``cred``."""
         now = self.clock()
+        recent = self._recent
+        key = (cred, endpoint, client_id)
+        last = recent.get(key)
+        if last is not None and now - last < self.SUCCESS_RESOLUTION:
+            return
+        if len(recent) >= self.max_entries:
+            recent.clear()
+        recent[key] = now
         with self._lock:
             for name in scopes + (endpoint,):
                 state = self._entry((cred, name))
@@ -124,6 +137,7 @@ class Diagnosis:
     ) -> Verdict:
         now = self.clock()
         horizon = now - self.window
+        self._recent.clear()  # the next success is recorded in full: it resets the failure count
         with self._lock:
             state = self._entry((cred, scope))
             if state.failures == 0:

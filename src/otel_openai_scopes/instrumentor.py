@@ -143,6 +143,8 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         stream_types = self._stream_types
 
         def request_wrapper(wrapped, instance, args, kwargs):
+            if not recorder.live():
+                return wrapped(*args, **kwargs)
             try:
                 state = recorder.start(instance, _options_of(args, kwargs))
                 token = recorder.activate(state)
@@ -173,6 +175,8 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         stream_types = self._stream_types
 
         async def request_wrapper(wrapped, instance, args, kwargs):
+            if not recorder.live():
+                return await wrapped(*args, **kwargs)
             try:
                 state = recorder.start(instance, _options_of(args, kwargs))
                 token = recorder.activate(state)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.metrics import NoOpMeter
+from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, StatusCode
 
 from . import attributes as A
 from .clients import ClientInfo, ClientRegistry
@@ -99,6 +101,32 @@ class Recorder:
             A.METRIC_DURATION, unit=A.METRIC_DURATION_UNIT, description="Duration of OpenAI API calls"
         )
         self._metric_keys: set[str] = set()
+        self.meter = meter
+        self._live = False
+        self._parse_fields = lru_cache(maxsize=256)(self._parse_fields_uncached)
+
+    # ---- is anything listening? ---------------------------------------------------------------
+    def live(self) -> bool:
+        """Whether a real tracer or meter provider is behind our tracer and meter.
+
+        With only the API installed (or no provider set yet) every span and metric would be dropped, so
+        the call path skips all work: the cost is this check. Once true it stays true (providers are
+        set once); until then it follows the global proxies, so an SDK configured after
+        ``instrument()`` is picked up.
+        """
+        if self._live:
+            return True
+        tracer = self.tracer
+        if isinstance(tracer, ProxyTracer):
+            tracer = tracer._tracer  # resolves to the real tracer once a provider is set
+        tracing = not isinstance(tracer, NoOpTracer)
+        meter = self.meter
+        if hasattr(meter, "_real_meter"):  # the API's proxy meter
+            metrics = meter._real_meter is not None
+        else:
+            metrics = not isinstance(meter, NoOpMeter)
+        self._live = tracing or metrics
+        return self._live
 
     # ---- client lifecycle --------------------------------------------------------------------
     def register_client(self, client: Any, parent: Any = None) -> None:
@@ -254,6 +282,22 @@ class Recorder:
             if end_span:
                 span.end()
 
+    def _parse_error(self, status: int, body: Any, raw_key: str | None) -> ErrorInfo:
+        """During an incident the same error body arrives thousands of times: parse each distinct one once."""
+        if isinstance(body, dict):
+            err = body.get("error")
+            if isinstance(err, dict):
+                message, code, etype = err.get("message"), err.get("code"), err.get("type")
+                if isinstance(message, str) and len(message) <= 4096 and isinstance(code, (str, type(None))) \
+                        and isinstance(etype, (str, type(None))):
+                    return self._parse_fields(status, message, code, etype, raw_key)
+        return parse_error(status, body, raw_key)
+
+    @staticmethod
+    def _parse_fields_uncached(status: int, message: str, code: str | None, etype: str | None,
+                               raw_key: str | None) -> ErrorInfo:
+        return parse_error(status, {"error": {"message": message, "code": code, "type": etype}}, raw_key)
+
     def _refine_endpoint(self, state: CallState, span: Any) -> None:
         """Azure clients insert ``/deployments/{model}`` while building the request: re-match on the sent URL."""
         path = state.last_request.url.path
@@ -317,7 +361,7 @@ class Recorder:
         if exc is not None:
             if status >= 400:
                 error_type = str(status)
-                error_info = parse_error(status, getattr(exc, "body", None), raw_key)
+                error_info = self._parse_error(status, getattr(exc, "body", None), raw_key)
                 if not error_info.message:
                     error_info = ErrorInfo(
                         status, error_info.missing_scopes, error_info.code, error_info.type,
