@@ -84,16 +84,21 @@ class ClientInfo:
 
     def mutated_fields(self, client: Any) -> list[str]:
         """Which of api_key, organization, project, base_url differ now from construction."""
+        # Identity first: an unchanged client returns the very objects it was built with, and comparing
+        # two httpx URL objects with == costs more than the rest of this check together.
         changed = []
         if not self.key_is_callable:
             key = getattr(client, "api_key", None)
             if _value_hash(key) != self.key_token:
                 changed.append("api_key")
-        if getattr(client, "organization", None) != self.organization:
+        org = getattr(client, "organization", None)
+        if org is not self.organization and org != self.organization:
             changed.append("organization")
-        if getattr(client, "project", None) != self.project:
+        project = getattr(client, "project", None)
+        if project is not self.project and project != self.project:
             changed.append("project")
-        if getattr(client, "base_url", None) != self.base_url:
+        base_url = getattr(client, "base_url", None)
+        if base_url is not self.base_url and base_url != self.base_url:
             changed.append("base_url")
         return changed
 

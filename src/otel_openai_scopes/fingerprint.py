@@ -97,6 +97,11 @@ class CredentialCache:
     def __init__(self, secret: bytes | None = None, maxsize: int = 1024) -> None:
         self.secret = secret
         self.describe = lru_cache(maxsize=maxsize)(self._describe)
+        self.from_authorization = lru_cache(maxsize=maxsize)(self._from_authorization)
 
     def _describe(self, key: str | None) -> Credential:
         return describe(key, self.secret)
+
+    def _from_authorization(self, header_value: str) -> Credential:
+        """Keyed by the whole header value, so the common path skips the ``Bearer`` parse too."""
+        return self.describe(credential_from_authorization(header_value))

@@ -241,22 +241,22 @@ class Recorder:
             log.append((state.attempt_start, status, rid, error))
 
     # ---- finishing -----------------------------------------------------------------------------
-    def _credential(self, state: CallState) -> tuple[Credential, str | None, Any, Any]:
+    def _credential(self, state: CallState) -> tuple[Credential, Any, Any, Any]:
+        """(credential description, raw header value or key for masking, organization, project) as sent."""
         req = state.last_request
-        raw = None
-        org = project = None
         if req is not None:
             headers = req.headers
-            raw = credential_from_authorization(_header(headers, "authorization")) or _header(headers, "api-key")
-            org = _header(headers, "openai-organization")
-            project = _header(headers, "openai-project")
-        else:
-            key = getattr(state.client, "api_key", None)
-            raw = key if isinstance(key, str) else None
-            org = getattr(state.client, "organization", None)
-            project = getattr(state.client, "project", None)
+            auth = _header(headers, "authorization")
+            if auth:
+                cred, raw = self.credentials.from_authorization(auth), auth
+            else:
+                raw = _header(headers, "api-key")  # Azure
+                cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
+            return cred, raw, _header(headers, "openai-organization"), _header(headers, "openai-project")
+        key = getattr(state.client, "api_key", None)
+        raw = key if isinstance(key, str) else None
         cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
-        return cred, raw, org, project
+        return cred, raw, getattr(state.client, "organization", None), getattr(state.client, "project", None)
 
     def _metric_fingerprint(self, fp: str) -> str:
         keys = self._metric_keys
@@ -323,7 +323,7 @@ class Recorder:
         info = state.info
         if info.provider == A.PROVIDER_AZURE and state.last_request is not None:
             self._refine_endpoint(state, span)
-        cred, raw_key, org, project = self._credential(state)
+        cred, sent, org, project = self._credential(state)
         if response is None:
             response = getattr(exc, "response", None) if exc is not None else state.last_response
         status = getattr(response, "status_code", 0) if response is not None else 0
@@ -358,7 +358,9 @@ class Recorder:
 
         error_type = ""
         error_info: ErrorInfo | None = None
+        raw_key = None
         if exc is not None:
+            raw_key = credential_from_authorization(sent) if isinstance(sent, str) else None  # for masking
             if status >= 400:
                 error_type = str(status)
                 error_info = self._parse_error(status, getattr(exc, "body", None), raw_key)
