@@ -70,6 +70,27 @@ def _header(headers: Any, name: str) -> Any:
         return None
 
 
+_REQUEST_HEADERS = {b"authorization": 0, b"api-key": 1, b"openai-organization": 2, b"openai-project": 3}
+_RESPONSE_HEADERS = {b"x-request-id": 0, b"openai-organization": 1, b"openai-project": 2}
+
+
+def _pick_headers(headers: Any, wanted: dict[bytes, int]) -> list[str | None]:
+    """The wanted headers in one pass over the raw list (one ``get`` each scans the list every time)."""
+    out: list[str | None] = [None] * len(wanted)
+    try:
+        raw = headers.raw
+    except Exception:  # noqa: BLE001 - not an httpx Headers: fall back to lookups by name
+        for name, i in wanted.items():
+            value = _header(headers, name.decode())
+            out[i] = value if isinstance(value, str) else None
+        return out
+    for key, value in raw:
+        i = wanted.get(key.lower())
+        if i is not None and out[i] is None:
+            out[i] = value.decode("latin-1")
+    return out
+
+
 class Recorder:
     """Holds the tracer, instruments, caches and diagnosis for one instrumentation."""
 
@@ -245,14 +266,13 @@ class Recorder:
         """(credential description, raw header value or key for masking, organization, project) as sent."""
         req = state.last_request
         if req is not None:
-            headers = req.headers
-            auth = _header(headers, "authorization")
+            auth, api_key, org, project = _pick_headers(req.headers, _REQUEST_HEADERS)
             if auth:
                 cred, raw = self.credentials.from_authorization(auth), auth
             else:
-                raw = _header(headers, "api-key")  # Azure
+                raw = api_key  # Azure
                 cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
-            return cred, raw, _header(headers, "openai-organization"), _header(headers, "openai-project")
+            return cred, raw, org, project
         key = getattr(state.client, "api_key", None)
         raw = key if isinstance(key, str) else None
         cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
@@ -343,15 +363,13 @@ class Recorder:
         if response is not None:
             headers = getattr(response, "headers", None)
             if headers is not None:
-                rid = _header(headers, "x-request-id")
+                rid, rorg, rproj = _pick_headers(headers, _RESPONSE_HEADERS)
                 if rid:
-                    attrs[A.REQUEST_ID] = str(rid)[:128]
-                rorg = _header(headers, "openai-organization")
+                    attrs[A.REQUEST_ID] = rid[:128]
                 if rorg:
-                    attrs[A.RESPONSE_ORGANIZATION] = str(rorg)[:128]
-                rproj = _header(headers, "openai-project")
+                    attrs[A.RESPONSE_ORGANIZATION] = rorg[:128]
                 if rproj:
-                    attrs[A.RESPONSE_PROJECT] = str(rproj)[:128]
+                    attrs[A.RESPONSE_PROJECT] = rproj[:128]
         mutated = info.mutated_fields(state.client)
         if mutated:
             attrs[A.CLIENT_MUTATED] = mutated
