@@ -191,15 +191,24 @@ class Recorder:
             attrs[A.CLIENT_ORIGIN] = info.origin
         if info.parent_id:
             attrs[A.CLIENT_PARENT_ID] = info.parent_id
-        info.static_attributes = {"_base": base_url, "_path": base_path, "_attrs": attrs}
+        info.static_attributes = {"_base": base_url, "_path": base_path, "_attrs": attrs, "_host": host,
+                                  "_endpoints": {}}
         return info.static_attributes
 
     # ---- call lifecycle ----------------------------------------------------------------------
-    def start(self, client: Any, options: Any) -> CallState:
-        info = self.registry.get(client) or self.registry.get_or_register(client)
-        static = self._client_attributes(info, client)
-        method = str(options.method).upper()
-        url = str(options.url)
+    MAX_ENDPOINTS_PER_CLIENT = 128
+
+    def _endpoint_for(self, static: dict[str, Any], method: str, url: str) -> tuple:
+        """(span name, start attributes, template, operation, scopes, endpoint key) for one client and URL.
+
+        Cached per client (bounded): an app calls the same few URLs over and over, and the SDK copies the
+        attributes it is given, so the cached dict is passed as is.
+        """
+        cache = static["_endpoints"]
+        key = (method, url)
+        hit = cache.get(key)
+        if hit is not None:
+            return hit
         base_path = static["_path"]
         if url.startswith(("http://", "https://")):
             path = urlsplit(url).path
@@ -216,6 +225,19 @@ class Recorder:
             attrs[A.OPERATION] = endpoint.operation
         if endpoint.scopes:
             attrs[A.SCOPE_REQUIRED] = endpoint.scopes
+        hit = (f"{method} {template}", attrs, template, endpoint.operation, endpoint.scopes,
+               method + " " + endpoint.template)
+        if len(cache) >= self.MAX_ENDPOINTS_PER_CLIENT:
+            cache.clear()
+        cache[key] = hit
+        return hit
+
+    def start(self, client: Any, options: Any) -> CallState:
+        info = self.registry.get(client) or self.registry.get_or_register(client)
+        static = self._client_attributes(info, client)
+        method = options.method.upper()
+        url = options.url if isinstance(options.url, str) else str(options.url)
+        name, attrs, template, operation, scopes, endpoint_key = self._endpoint_for(static, method, url)
         state = CallState()
         state.recorder = self
         state.client = client
@@ -223,12 +245,12 @@ class Recorder:
         state.http_client = getattr(client, "_client", None)
         state.method = method
         state.template = template
-        state.operation = endpoint.operation
-        state.scopes = endpoint.scopes
-        state.endpoint_key = method + " " + endpoint.template
-        state.host = attrs[A.HOST]
-        state.base_path = base_path
-        state.span = self.tracer.start_span(f"{method} {template}", kind=_CLIENT, attributes=attrs)
+        state.operation = operation
+        state.scopes = scopes
+        state.endpoint_key = endpoint_key
+        state.host = static["_host"]
+        state.base_path = static["_path"]
+        state.span = self.tracer.start_span(name, kind=_CLIENT, attributes=attrs)
         state.start = time.perf_counter()
         return state
 
