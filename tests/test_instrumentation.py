@@ -580,3 +580,14 @@ def test_repeated_error_bodies_are_parsed_once(client, fake, key, instrumentor):
             client.beta.threads.runs.list(THREAD)
     info = instrumentor.recorder._parse_fields.cache_info()
     assert info.misses == 1 and info.hits == 4
+
+
+def test_header_picking_on_httpx_and_other_header_types():
+    import httpx
+
+    from otel_openai_scopes.recorder import _REQUEST_HEADERS, _pick_headers
+
+    h = httpx.Headers([("Authorization", "Bearer sk-x"), ("OpenAI-Project", "p1"), ("openai-project", "p2")])
+    assert _pick_headers(h, _REQUEST_HEADERS) == ["Bearer sk-x", None, None, "p1"]  # first value wins
+    assert _pick_headers({"openai-organization": "o"}, _REQUEST_HEADERS) == [None, None, "o", None]
+    assert _pick_headers(object(), _REQUEST_HEADERS) == [None, None, None, None]

@@ -77,17 +77,16 @@ _RESPONSE_HEADERS = {b"x-request-id": 0, b"openai-organization": 1, b"openai-pro
 def _pick_headers(headers: Any, wanted: dict[bytes, int]) -> list[str | None]:
     """The wanted headers in one pass over the raw list (one ``get`` each scans the list every time)."""
     out: list[str | None] = [None] * len(wanted)
-    try:
-        raw = headers.raw
-    except Exception:  # noqa: BLE001 - not an httpx Headers: fall back to lookups by name
-        for name, i in wanted.items():
-            value = _header(headers, name.decode())
-            out[i] = value if isinstance(value, str) else None
+    items = getattr(headers, "_list", None)  # httpx / httpx2: (raw key, lower-cased key, value) triples
+    if type(items) is list:
+        for _raw, key, value in items:
+            i = wanted.get(key)
+            if i is not None and out[i] is None:
+                out[i] = value.decode("latin-1")
         return out
-    for key, value in raw:
-        i = wanted.get(key.lower())
-        if i is not None and out[i] is None:
-            out[i] = value.decode("latin-1")
+    for name, i in wanted.items():  # another Headers type: look each one up by name
+        value = _header(headers, name.decode())
+        out[i] = value if isinstance(value, str) else None
     return out
 
 
