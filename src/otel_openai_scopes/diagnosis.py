@@ -30,6 +30,7 @@ CredentialTuple = tuple[str, str, str, str]  # fingerprint, organization, projec
 @dataclass
 class _ScopeState:
     last_success: float = 0.0
+    last_success_iso: str = ""  # formatted when recorded (at most once a second), not on every failure
     last_success_client: str = ""
     failures: int = 0  # failures since the last success
     first_failure: float = 0.0
@@ -50,6 +51,7 @@ class Verdict:
     label: str
     previous: str
     last_success: float
+    last_success_iso: str
     last_success_client: str
     failing_clients: int
     failing_keys: int
@@ -66,7 +68,7 @@ class Verdict:
             A.DIAGNOSIS_FAILING_KEYS: self.failing_keys,
         }
         if self.last_success:
-            attrs[A.DIAGNOSIS_LAST_SUCCESS_TIME] = _iso(self.last_success)
+            attrs[A.DIAGNOSIS_LAST_SUCCESS_TIME] = self.last_success_iso
             attrs[A.DIAGNOSIS_LAST_SUCCESS_CLIENT] = self.last_success_client
             attrs[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] = self.last_success_client == client_id
         return attrs
@@ -121,9 +123,11 @@ class Diagnosis:
             recent.clear()
         recent[key] = now
         with self._lock:
+            iso = _iso(now)
             for name in scopes + (endpoint,):
                 state = self._entry((cred, name))
                 state.last_success = now
+                state.last_success_iso = iso
                 state.last_success_client = client_id
                 state.failures = 0
 
@@ -145,9 +149,10 @@ class Diagnosis:
             state.failures += 1
             state.last_failure = now
             by_endpoint = self._scopes.get((cred, endpoint))
-            last_success, last_client = state.last_success, state.last_success_client
-            if by_endpoint is not None and by_endpoint.last_success > last_success:
-                last_success, last_client = by_endpoint.last_success, by_endpoint.last_success_client
+            evidence = state
+            if by_endpoint is not None and by_endpoint.last_success > state.last_success:
+                evidence = by_endpoint
+            last_success = evidence.last_success
 
             failing = self._failing.get(scope)
             if failing is None:
@@ -157,6 +162,8 @@ class Diagnosis:
             for members, member in ((failing.clients, client_id), (failing.keys, cred[0])):
                 members[member] = now
                 members.move_to_end(member)
+                # Oldest first: drop members older than the window or past the bound. Each member is
+                # added and dropped once, so this is O(1) amortised.
                 while members and (next(iter(members.values())) < horizon or len(members) > self.MAX_PER_SCOPE):
                     members.popitem(last=False)
 
@@ -174,7 +181,8 @@ class Diagnosis:
                 label=label,
                 previous=previous,
                 last_success=last_success,
-                last_success_client=last_client,
+                last_success_iso=evidence.last_success_iso,
+                last_success_client=evidence.last_success_client,
                 failing_clients=len(failing.clients),
                 failing_keys=len(failing.keys),
                 failures=state.failures,

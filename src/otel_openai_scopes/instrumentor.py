@@ -16,10 +16,11 @@ import contextvars
 import importlib
 from typing import Any, Collection
 
+from opentelemetry.context import attach, detach
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import get_meter
-from opentelemetry.trace import get_tracer
+from opentelemetry.trace import get_tracer, set_span_in_context
 from wrapt import wrap_function_wrapper
 
 from .config import Settings
@@ -33,12 +34,6 @@ from .version import __version__
 _CURRENT: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("otel_openai_scopes_call", default=None)
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
-
-
-def _options_of(args: tuple, kwargs: dict) -> Any:
-    if len(args) > 1:
-        return args[1]
-    return kwargs["options"]
 
 
 class OpenAIScopesInstrumentor(BaseInstrumentor):
@@ -143,11 +138,11 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         stream_types = self._stream_types
 
         def request_wrapper(wrapped, instance, args, kwargs):
-            if not recorder.live():
+            if not (recorder._live or recorder.live()):
                 return wrapped(*args, **kwargs)
             try:
-                state = recorder.start(instance, _options_of(args, kwargs))
-                token = recorder.activate(state)
+                state = recorder.start(instance, args[1] if len(args) > 1 else kwargs["options"])
+                token = attach(set_span_in_context(state.span))
             except Exception as exc:  # noqa: BLE001
                 report_internal_error("request.start", exc)
                 return wrapped(*args, **kwargs)
@@ -156,11 +151,11 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
                 result = wrapped(*args, **kwargs)
             except BaseException as exc:
                 _CURRENT.reset(var_token)
-                recorder.deactivate(token)
+                detach(token)
                 recorder.finish(state, exc=exc)
                 raise
             _CURRENT.reset(var_token)
-            recorder.deactivate(token)
+            detach(token)
             if isinstance(result, stream_types):
                 try:
                     return SyncStreamProxy(result, state)
@@ -175,11 +170,11 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         stream_types = self._stream_types
 
         async def request_wrapper(wrapped, instance, args, kwargs):
-            if not recorder.live():
+            if not (recorder._live or recorder.live()):
                 return await wrapped(*args, **kwargs)
             try:
-                state = recorder.start(instance, _options_of(args, kwargs))
-                token = recorder.activate(state)
+                state = recorder.start(instance, args[1] if len(args) > 1 else kwargs["options"])
+                token = attach(set_span_in_context(state.span))
             except Exception as exc:  # noqa: BLE001
                 report_internal_error("request.start", exc)
                 return await wrapped(*args, **kwargs)
@@ -188,11 +183,11 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
                 result = await wrapped(*args, **kwargs)
             except BaseException as exc:
                 _CURRENT.reset(var_token)
-                recorder.deactivate(token)
+                detach(token)
                 recorder.finish(state, exc=exc)
                 raise
             _CURRENT.reset(var_token)
-            recorder.deactivate(token)
+            detach(token)
             if isinstance(result, stream_types):
                 try:
                     return AsyncStreamProxy(result, state)

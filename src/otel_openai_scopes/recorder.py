@@ -14,7 +14,6 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.metrics import NoOpMeter
 from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, StatusCode
@@ -253,13 +252,6 @@ class Recorder:
         state.start = time.perf_counter()
         return state
 
-    def activate(self, state: CallState) -> object:
-        return otel_context.attach(trace.set_span_in_context(state.span))
-
-    @staticmethod
-    def deactivate(token: object) -> None:
-        otel_context.detach(token)
-
     # ---- attempts ------------------------------------------------------------------------------
     def attempt_started(self, state: CallState, request: Any) -> None:
         if state.attempts:  # a retry: log the attempt that came before
@@ -415,7 +407,7 @@ class Recorder:
         if error_type:
             attrs[A.ERROR] = error_type
 
-        cred_tuple = (cred.fingerprint, str(org or ""), str(project or ""), state.host)
+        cred_tuple = (cred.fingerprint, org or "", project or "", state.host)
         verdicts = []
         if error_info is not None and error_info.code:
             attrs[A.ERROR_CODE] = error_info.code
