@@ -21,6 +21,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import attributes as A
 
@@ -46,8 +47,9 @@ class _FailingSet:
     keys: "OrderedDict[str, float]" = field(default_factory=OrderedDict)
 
 
-@dataclass(frozen=True)
-class Verdict:
+class Verdict(NamedTuple):
+    """The label and its evidence (a NamedTuple: built on every scope error, so it must be cheap)."""
+
     label: str
     previous: str
     last_success: float
@@ -141,7 +143,8 @@ class Diagnosis:
     ) -> Verdict:
         now = self.clock()
         horizon = now - self.window
-        self._recent.clear()  # the next success is recorded in full: it resets the failure count
+        if self._recent:
+            self._recent.clear()  # the next success is recorded in full: it resets the failure count
         with self._lock:
             state = self._entry((cred, scope))
             if state.failures == 0:

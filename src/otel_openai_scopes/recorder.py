@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import re
 import time
-from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -122,7 +121,8 @@ class Recorder:
         self._metric_keys: set[str] = set()
         self.meter = meter
         self._live = False
-        self._parse_fields = lru_cache(maxsize=256)(self._parse_fields_uncached)
+        self._errors: dict[tuple, tuple[ErrorInfo, Status]] = {}
+        self.error_parse_misses = 0
 
     # ---- is anything listening? ---------------------------------------------------------------
     def live(self) -> bool:
@@ -315,21 +315,35 @@ class Recorder:
             if end_span:
                 span.end()
 
-    def _parse_error(self, status: int, body: Any, raw_key: str | None) -> ErrorInfo:
-        """During an incident the same error body arrives thousands of times: parse each distinct one once."""
+    MAX_CACHED_ERRORS = 256
+
+    def _error_for(self, status: int, exc: BaseException, sent: Any, fingerprint: str) -> tuple[ErrorInfo, Status]:
+        """Error body -> (parsed error, span status). During an incident the same body arrives thousands of
+        times, so each distinct (status, message, code, type, key) is parsed and masked once."""
+        body = getattr(exc, "body", None)
+        key = None
         if isinstance(body, dict):
             err = body.get("error", body)  # the SDK's APIStatusError.body is already the inner "error" object
             if isinstance(err, dict):
                 message, code, etype = err.get("message"), err.get("code"), err.get("type")
                 if isinstance(message, str) and len(message) <= 4096 and isinstance(code, (str, type(None))) \
                         and isinstance(etype, (str, type(None))):
-                    return self._parse_fields(status, message, code, etype, raw_key)
-        return parse_error(status, body, raw_key)
-
-    @staticmethod
-    def _parse_fields_uncached(status: int, message: str, code: str | None, etype: str | None,
-                               raw_key: str | None) -> ErrorInfo:
-        return parse_error(status, {"error": {"message": message, "code": code, "type": etype}}, raw_key)
+                    key = (status, message, code, etype, fingerprint)
+                    hit = self._errors.get(key)
+                    if hit is not None:
+                        return hit
+        self.error_parse_misses += 1
+        secret = credential_from_authorization(sent) if isinstance(sent, str) else None
+        info = parse_error(status, body, secret)
+        if not info.message:
+            info = ErrorInfo(status, info.missing_scopes, info.code, info.type,
+                             safe_message(getattr(exc, "message", "") or "", secret))
+        result = (info, Status(StatusCode.ERROR, info.message or str(status)))
+        if key is not None:
+            if len(self._errors) >= self.MAX_CACHED_ERRORS:
+                self._errors.clear()
+            self._errors[key] = result
+        return result
 
     def _refine_endpoint(self, state: CallState, span: Any) -> None:
         """Azure clients insert ``/deployments/{model}`` while building the request: re-match on the sent URL."""
@@ -389,19 +403,15 @@ class Recorder:
 
         error_type = ""
         error_info: ErrorInfo | None = None
-        raw_key = None
+        error_status: Status | None = None
         if exc is not None:
-            raw_key = credential_from_authorization(sent) if isinstance(sent, str) else None  # for masking
             if status >= 400:
                 error_type = str(status)
-                error_info = self._parse_error(status, getattr(exc, "body", None), raw_key)
-                if not error_info.message:
-                    error_info = ErrorInfo(
-                        status, error_info.missing_scopes, error_info.code, error_info.type,
-                        safe_message(getattr(exc, "message", "") or "", raw_key),
-                    )
+                error_info, error_status = self._error_for(status, exc, sent, cred.fingerprint)
             else:
                 error_type = _error_type_name(exc)
+                secret = credential_from_authorization(sent) if isinstance(sent, str) else None
+                error_status = Status(StatusCode.ERROR, safe_message(str(exc), secret) or error_type)
         elif status >= 400:
             error_type = str(status)
         if error_type:
@@ -442,8 +452,7 @@ class Recorder:
         if error_type:
             # Status and error.type carry the error; no "exception" event: during an incident this runs
             # thousands of times a minute, and an event costs a third of a whole span.
-            message = error_info.message if error_info is not None else safe_message(str(exc or ""), raw_key)
-            span.set_status(Status(StatusCode.ERROR, message or error_type))
+            span.set_status(error_status or Status(StatusCode.ERROR, error_type))
 
         mattrs = {
             A.HTTP_METHOD: state.method,
