@@ -63,21 +63,25 @@ def _base_url_identity() -> None:
 
 
 def _parse_error() -> None:
+    """The error-body path, whichever the sources have: Recorder._error_for (body -> cached ErrorInfo and
+    Status), Recorder._parse_error (an lru cache in front of parse_error), or recorder.parse_error."""
     from otel_openai_scopes import recorder
 
     def key(status, body, *secrets):
-        msg = body.get("message") if isinstance(body, dict) else body
+        err = body.get("error") if isinstance(body, dict) else None
+        msg = err.get("message") if isinstance(err, dict) else body
         return status, str(msg), secrets
 
-    recorder.parse_error = _replay(recorder.parse_error, key)
+    if hasattr(recorder.Recorder, "_error_for"):  # (status, exc, sent, fingerprint) -> (ErrorInfo, Status)
+        def key_for(self, status, exc, sent, fingerprint):
+            return key(status, getattr(exc, "body", None), sent, fingerprint)
 
-
-def _safe_message() -> None:
-    from otel_openai_scopes import recorder, scope_errors
-
-    fast = _replay(scope_errors.safe_message, lambda text, *secrets, **kw: (text, secrets, tuple(kw.items())))
-    recorder.safe_message = fast
-    scope_errors.safe_message = fast
+        recorder.Recorder._error_for = _replay(recorder.Recorder._error_for, key_for)
+    elif hasattr(recorder.Recorder, "_parse_error"):
+        recorder.Recorder._parse_error = _replay(
+            recorder.Recorder._parse_error, lambda self, status, body, *secrets: key(status, body, *secrets))
+    else:
+        recorder.parse_error = _replay(recorder.parse_error, key)
 
 
 def _credential() -> None:
@@ -111,6 +115,9 @@ def _start() -> None:
 
     from otel_openai_scopes.recorder import _CLIENT, CallState, Recorder
 
+    dynamic = {"span", "start", "attempts", "attempt_log", "last_request", "last_response", "attempt_start",
+               "finished", "status_code", "client"}
+    route_slots = [s for s in CallState.__slots__ if s not in dynamic]
     real_start = Recorder.start
     cache: dict = {}
 
@@ -119,26 +126,17 @@ def _start() -> None:
         hit = cache.get(k)
         if hit is None:
             state = real_start(self, client, options)
-            state.span.end()
-            attrs = dict(state.span.attributes) if hasattr(state.span, "attributes") and state.span.attributes \
-                else None
-            hit = cache[k] = (state.info, attrs, state.http_client, state.method, state.template,
-                              state.operation, state.scopes, state.endpoint_key, state.host,
-                              f"{state.method} {state.template}")
-        info, attrs, http_client, method, template, operation, scopes, endpoint_key, host, name = hit
-        if attrs is None:  # no SDK: attributes are not readable back from a no-op span
-            return real_start(self, client, options)
+            attrs = getattr(state.span, "attributes", None)
+            if not attrs:  # no SDK: attributes cannot be read back from a no-op span
+                return state
+            hit = cache[k] = ([(s, getattr(state, s)) for s in route_slots if hasattr(state, s)],
+                              dict(attrs), state.span.name)
+            return state
+        slots, attrs, name = hit
         state = CallState()
-        state.recorder = self
+        for slot, value in slots:
+            setattr(state, slot, value)
         state.client = client
-        state.info = info
-        state.http_client = http_client
-        state.method = method
-        state.template = template
-        state.operation = operation
-        state.scopes = scopes
-        state.endpoint_key = endpoint_key
-        state.host = host
         state.span = self.tracer.start_span(name, kind=_CLIENT, attributes=attrs)
         state.start = time.perf_counter()
         return state
@@ -161,11 +159,10 @@ def _no_send_hook() -> None:
 
 ABLATIONS: dict[str, tuple[Callable[[], None], str]] = {
     "mutated": (_mutated, "ClientInfo.mutated_fields (clients.py) replayed"),
-    "base-url-is": (_base_url_identity, "mutated_fields with `is` before httpx2.URL `!=` (proposed fix)"),
-    "credential": (_credential, "Recorder._credential (recorder.py): header reads, Bearer parse, describe"),
-    "parse-error": (_parse_error, "scope_errors.parse_error (regex scan + 2-3 safe_message) replayed"),
-    "safe-message": (_safe_message, "redact.safe_message (credential-masking regex + whitespace squeeze) replayed"),
-    "diagnosis": (_diagnosis, "Diagnosis.observe_success/observe_scope_error (lock, OrderedDicts, Verdict) replayed"),
+    "base-url-is": (_base_url_identity, "mutated_fields with `is` before the httpx2.URL `!=` (proposed fix)"),
+    "credential": (_credential, "Recorder._credential: request header reads, Bearer parse, describe() lookup"),
+    "parse-error": (_parse_error, "error body -> ErrorInfo (Recorder._error_for / _parse_error / parse_error) replayed"),
+    "diagnosis": (_diagnosis, "Diagnosis.observe_success/observe_scope_error replayed"),
     "start": (_start, "Recorder.start: URL split, endpoint match, attrs dict cached per (client, method, url)"),
     "no-send-hook": (_no_send_hook, "no _send_request hook (changes output: prices the per-attempt hook)"),
 }

@@ -2,9 +2,10 @@
 
 A wrapt wrapper around ``SyncAPIClient.request``/``AsyncAPIClient.request`` (the same patch points
 as the package) that, per call, opens one CLIENT span with the contract's attributes, makes it the
-current span while the SDK runs, and on the way out sets the outcome attributes, status and
-exception event and makes the contract's metric recordings (request counter, duration histogram,
-one scope-error count on a failure). Every attribute value is a precomputed constant: it computes
+current span while the SDK runs, and on the way out sets the outcome attributes and (on failure)
+an ERROR status, and makes the contract's metric recordings (request counter, duration histogram,
+one scope-error count on a failure). No span event: the contract has none on a plain failure
+(an ``exception`` event, let alone a formatted traceback, would cost a large part of a span). Every attribute value is a precomputed constant: it computes
 nothing (no URL parsing, no endpoint matching, no fingerprint, no body parsing, no diagnosis), so
 what it costs is the OpenTelemetry API/SDK work the contract itself implies. A returned stream
 is wrapped in a minimal ``wrapt.ObjectProxy`` that ends the span when iteration stops, as any
@@ -69,10 +70,6 @@ ERROR_ATTRIBUTES: dict[str, Any] = dict(
         A.DIAGNOSIS_FAILING_KEYS: 1,
     },
 )
-EXCEPTION_EVENT: dict[str, Any] = {
-    "exception.type": "openai.AuthenticationError",
-    "exception.message": "You have insufficient permissions for this operation. Missing scopes: model.request.",
-}
 ERROR_STATUS = Status(StatusCode.ERROR, "You have insufficient permissions for this operation.")
 METRIC_ATTRIBUTES: dict[str, Any] = {
     A.HTTP_METHOD: "POST",
@@ -108,7 +105,6 @@ class _Floor:
         elapsed = time.perf_counter() - started
         if failed:
             span.set_attributes(ERROR_ATTRIBUTES)
-            span.add_event("exception", EXCEPTION_EVENT)
             span.set_status(ERROR_STATUS)
             span.end()
             self.requests.add(1, METRIC_ERROR_ATTRIBUTES)
@@ -153,10 +149,16 @@ class _AsyncStream(wrapt.ObjectProxy):
         floor.finish(span, started, False)
 
 
-def instrument_floor(tracer_provider: Any = None, meter_provider: Any = None) -> None:
+def instrument_floor(tracer_provider: Any = None, meter_provider: Any = None, send_hook: bool = False) -> None:
+    """``send_hook=True`` (variant ``floor-sendhook``, hotspots.py only) adds the least a per-attempt hook
+    on ``_send_request`` does (find the call in flight through a ContextVar, keep the request and the
+    response): the floor of an instrumentation that reads the headers as sent, as the package does."""
+    import contextvars
+
     from openai._streaming import AsyncStream, Stream
 
     floor = _Floor(tracer_provider, meter_provider)
+    current: contextvars.ContextVar = contextvars.ContextVar("bench_floor_call", default=None)
 
     def sync_request(wrapped, instance, args, kwargs):
         span, token, started = floor.start()
@@ -186,5 +188,43 @@ def instrument_floor(tracer_provider: Any = None, meter_provider: Any = None) ->
         floor.finish(span, started, False)
         return result
 
-    wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient.request", sync_request)
-    wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient.request", async_request)
+    if not send_hook:
+        wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient.request", sync_request)
+        wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient.request", async_request)
+        return
+
+    def sync_request_with_call(wrapped, instance, args, kwargs):
+        var_token = current.set([None, None])
+        try:
+            return sync_request(wrapped, instance, args, kwargs)
+        finally:
+            current.reset(var_token)
+
+    async def async_request_with_call(wrapped, instance, args, kwargs):
+        var_token = current.set([None, None])
+        try:
+            return await async_request(wrapped, instance, args, kwargs)
+        finally:
+            current.reset(var_token)
+
+    wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient.request", sync_request_with_call)
+    wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient.request", async_request_with_call)
+
+    def sync_send(wrapped, instance, args, kwargs):
+        call = current.get()
+        if call is None:
+            return wrapped(*args, **kwargs)
+        call[0] = args[0] if args else kwargs.get("request")
+        call[1] = response = wrapped(*args, **kwargs)
+        return response
+
+    async def async_send(wrapped, instance, args, kwargs):
+        call = current.get()
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        call[0] = args[0] if args else kwargs.get("request")
+        call[1] = response = await wrapped(*args, **kwargs)
+        return response
+
+    wrapt.wrap_function_wrapper("openai._base_client", "SyncAPIClient._send_request", sync_send)
+    wrapt.wrap_function_wrapper("openai._base_client", "AsyncAPIClient._send_request", async_send)

@@ -58,6 +58,31 @@ COMPARES = [
 ]
 
 
+def snapshot_source(workdir: Path) -> tuple[str, dict[str, Any]]:
+    """Copy src/otel_openai_scopes now: every worker of the run imports this copy (``BENCH_SRC``), so
+    edits made to src/ while the benchmark runs cannot mix versions between processes."""
+    dest = workdir / "src"
+    shutil.copytree(REPO / "src" / "otel_openai_scopes", dest / "otel_openai_scopes",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    digest = hashlib.sha256()
+    for f in sorted((dest / "otel_openai_scopes").rglob("*")):
+        if f.is_file():
+            digest.update(f.relative_to(dest).as_posix().encode() + b"\0" + f.read_bytes())
+    info = source_revision()
+    info["src_sha256"] = digest.hexdigest()[:16]
+    return str(dest), info
+
+
+def source_revision() -> dict[str, Any]:
+    """The commit measured, and whether src/ had uncommitted changes (read-only git)."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, cwd=str(REPO)).stdout.strip()
+        except OSError:
+            return ""
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_dirty": bool(git("status", "--porcelain", "src"))}
+
+
 def main_python() -> str:
     cand = REPO / ".venv" / "bin" / "python"
     return str(cand) if cand.exists() else sys.executable
@@ -107,6 +132,7 @@ class WorkerError(RuntimeError):
 
 
 _LIVE: set = set()
+SNAPSHOT: dict[str, str] = {"path": ""}  # set by the driver: a copy of src/ that every worker imports
 
 
 def kill_live_workers(*_: Any) -> None:
@@ -132,10 +158,9 @@ class Worker:
     """One ``_worker.py`` process, optionally under callgrind with counting off at start."""
 
     def __init__(self, python: str, variant: str, ablate: str = "", callgrind_out: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
-        cmd = [python, str(WORKER), "--variant", variant]
-        if ablate:
-            cmd += ["--ablate", ablate]
+                 env: dict[str, str] | None = None, layout_seed: int = 0) -> None:
+        # fixed-width arguments: the worker's own allocations must not depend on the variant's name
+        cmd = [python, str(WORKER), "--variant", variant.ljust(40), "--ablate", ablate.ljust(120)]
         self.callgrind_out = callgrind_out
         self.dumps = 0
         if callgrind_out:
@@ -146,6 +171,10 @@ class Worker:
         for k in list(e):
             if k.startswith(("OTEL_", "OPENAI_")):
                 del e[k]  # same configuration whatever the caller's shell says
+        if layout_seed:
+            e["BENCH_LAYOUT_SEED"] = str(layout_seed)
+        if SNAPSHOT["path"]:
+            e["BENCH_SRC"] = SNAPSHOT["path"]
         e.update(env or {})
         self.stderr = tempfile.TemporaryFile("w+")
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
@@ -257,11 +286,13 @@ class CallgrindResult:
 
 
 def callgrind_variant(spec: VariantSpec, scenarios: list[str], calls: int, reps: int, warmup: int,
-                      workdir: Path, keep_dir: Path | None = None) -> CallgrindResult:
+                      workdir: Path, keep_dir: Path | None = None, layout_seed: int = 0) -> CallgrindResult:
+    """Counts per call of one process; ``layout_seed`` shifts its heap (see _worker.py, README caveats)."""
     res = CallgrindResult()
-    out = str(workdir / f"cg.{spec.name}{('+' + spec.ablate) if spec.ablate else ''}.{'-'.join(scenarios)}.out")
+    out = str(workdir / f"cg.{spec.name}{('+' + spec.ablate) if spec.ablate else ''}.{'-'.join(scenarios)}"
+                        f".{os.urandom(4).hex()}.out")  # unique: the same job may run twice at once
     try:
-        w = Worker(spec.python, spec.name.split("@")[0], spec.ablate, callgrind_out=out)
+        w = Worker(spec.python, spec.name.split("@")[0], spec.ablate, callgrind_out=out, layout_seed=layout_seed)
     except WorkerError as exc:
         for s in scenarios:
             res.na[s] = str(exc)

@@ -1,6 +1,6 @@
 """One measured process: one variant (bare, floor, ours, ...), driven over stdin/stdout.
 
-    python benchmarks/_worker.py --variant ours [--ablate name,name]
+    python benchmarks/_worker.py --variant ours [--ablate name,name]   [env BENCH_LAYOUT_SEED=k]
 
 Prints ``ready <pid>`` once set up, then answers one command per stdin line:
 
@@ -31,10 +31,13 @@ import warnings
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:
     sys.path.insert(0, HERE)
+if os.environ.get("BENCH_SRC"):  # the driver's snapshot of src/ (before the editable install's path)
+    sys.path.insert(1, os.environ["BENCH_SRC"])
 
 warnings.simplefilter("ignore")
 
 VARIANTS_NO_SDK = ("ours-nosdk", "floor-nosdk", "bare-nosdk")
+_LAYOUT_PAD: list = []
 
 
 class _Capture:
@@ -91,10 +94,10 @@ def setup(variant: str, ablate: list[str]) -> dict:
     base = variant.replace("-nosdk", "")
     if base == "bare":
         pass
-    elif base == "floor":
+    elif base in ("floor", "floor-sendhook"):
         from _floor import instrument_floor
 
-        instrument_floor(tp, mp)
+        instrument_floor(tp, mp, send_hook=base == "floor-sendhook")
     elif base == "ours":
         from otel_openai_scopes import OpenAIScopesInstrumentor
 
@@ -117,6 +120,9 @@ def setup(variant: str, ablate: list[str]) -> dict:
 
     info["openai"] = openai.__version__
     info["sdk_imported"] = "opentelemetry.sdk" in sys.modules
+    mod = sys.modules.get("otel_openai_scopes")
+    if mod is not None:
+        info["package_from"] = os.path.dirname(mod.__file__)
     info["python"] = sys.version.split()[0]
     return {"info": info, "exporter": exporter, "reader": reader}
 
@@ -146,11 +152,23 @@ def main() -> None:
     ap.add_argument("--variant", required=True)
     ap.add_argument("--ablate", default="")
     args = ap.parse_args()
-    ablate = [a for a in args.ablate.split(",") if a]
+    variant = args.variant.strip()  # padded by the driver to a fixed width: same allocations whatever the name
+    ablate = [a for a in args.ablate.strip().split(",") if a]
     if os.environ.get("BENCH_GC") == "off":  # experiments only
         gc.disable()
+    layout_seed = os.environ.get("BENCH_LAYOUT_SEED", "")
+    if layout_seed:
+        # Shift the heap before anything else is allocated: the SDK hashes typing objects whose hashes
+        # involve addresses, so what collides in its caches depends on the layout. Each process of a
+        # variant x scenario gets a different seed and the driver averages them (README, caveats).
+        import random
+
+        rng = random.Random(int(layout_seed))
+        _LAYOUT_PAD.extend(bytearray(rng.randint(1, 2048)) for _ in range(rng.randint(50, 400)))
+        _LAYOUT_PAD.extend("x" * rng.randint(1, 200) for _ in range(rng.randint(50, 2000)))
+        _LAYOUT_PAD.extend((object(),) * rng.randint(1, 8) for _ in range(rng.randint(50, 2000)))
     try:
-        state = setup(args.variant, ablate)
+        state = setup(variant, ablate)
     except Exception as exc:  # reported to the driver as "n/a: reason"
         print(f"na {type(exc).__name__}: {exc}".replace("\n", " ")[:400], flush=True)
         return

@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 """Where otel-openai-scopes spends its per-call instructions.
 
-    .venv/bin/python benchmarks/hotspots.py [--scenarios chat,chat_401] [--calls 50] [--no-cprofile]
+    .venv/bin/python benchmarks/hotspots.py [--scenarios chat,chat_401,stream] [--procs 2] [--no-cprofile]
 
 Callgrind sees CPython's C functions, not Python ones, so three complementary views:
 
-1. Ablations under callgrind (exact, the main view): ``ours`` with one computation replayed from
+1. Ablations under callgrind (exact, the main view). Also prices ``floor send hook``: the floor
+   plus the least a per-attempt ``_send_request`` hook does (_floor.py), the mechanism the package
+   needs to read the headers as sent. ``ours`` with one computation replayed from
    a cache (benchmarks/_ablations.py; same span/metric output). ``ours - ours+X`` is what X costs
    per call, in instructions: the most a fix of X can save.
 2. C-level exclusive cost, ours minus bare, per interpreter/library function (callgrind_annotate):
@@ -40,7 +42,9 @@ from _harness import (  # noqa: E402
     Worker,
     callgrind_variant,
     install_signal_handlers,
+    SNAPSHOT,
     main_python,
+    snapshot_source,
     run_parallel,
 )
 from _scenarios import SCENARIOS  # noqa: E402
@@ -77,8 +81,10 @@ def annotate(path: Path) -> dict[str, int]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenarios", default="chat,chat_401,runs_list_401,stream,async_chat")
-    ap.add_argument("--calls", type=int, default=50)
+    ap.add_argument("--scenarios", default="chat,chat_401,stream")
+    ap.add_argument("--calls", type=int, default=30)
+    ap.add_argument("--procs", type=int, default=2, help="processes (heap layouts) per run, averaged")
+    ap.add_argument("--stream-procs", type=int, default=4, help="the same for stream (layout noise ~±50K)")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--ablations", default=",".join(ABLATIONS))
     ap.add_argument("--jobs", type=int, default=2)
@@ -96,41 +102,48 @@ def main() -> int:
     t0 = time.time()
 
     work = Path(tempfile.mkdtemp(prefix="bench-hot-"))
+    SNAPSHOT["path"], source_info = snapshot_source(work)
+    log(f"measuring src/ as of commit {source_info['commit']}{' + uncommitted changes' if source_info['src_dirty'] else ''}"
+        f" (snapshot {source_info['src_sha256']})")
     keep = work / "keep"
     keep.mkdir()
-    specs = [VariantSpec("bare", py, "bare"), VariantSpec("floor", py, "bare"), VariantSpec("ours", py, "bare")]
+    specs = [VariantSpec("bare", py, "bare"), VariantSpec("floor", py, "bare"), VariantSpec("ours", py, "bare"),
+             VariantSpec("floor-sendhook", py, "bare")]
     specs += [VariantSpec("ours", py, "bare", ablate=a) for a in ablations]
     log(f"callgrind: {len(specs)} runs x {len(scenarios)} scenarios x {args.calls} calls")
 
-    def job(spec, sc):
+    def job(spec, sc, proc):
         def run():
             r = callgrind_variant(spec, [sc], args.calls, 1, args.warmup, work,
-                                  keep if not spec.ablate and spec.name in ("bare", "ours") else None)
+                                  keep if proc == 0 and not spec.ablate and spec.name in ("bare", "ours") else None,
+                                  layout_seed=proc + 1)
             v = r.per_call.get(sc)
             log(f"  {spec.name}{'+' + spec.ablate if spec.ablate else ''} {sc}: " +
                 (f"{v[0] / 1e6:.3f}M" if v else f"n/a {r.na}"))
             return r
         return run
 
-    pairs = [(spec, sc) for spec in specs for sc in scenarios]
-    outs = run_parallel([job(spec, sc) for spec, sc in pairs], args.jobs)
+    pairs = [(spec, sc, p) for spec in specs for sc in scenarios
+             for p in range(args.stream_procs if sc == "stream" else args.procs)]
+    outs = run_parallel([job(spec, sc, p) for spec, sc, p in pairs], args.jobs)
     res = []
     for i in range(len(specs)):
         merged = CallgrindResult()
-        for (spec, sc), r in zip(pairs, outs):
+        for (spec, sc, _p), r in zip(pairs, outs):
             if isinstance(r, Exception):
                 r = CallgrindResult(na={sc: f"driver error: {r}"})
             if spec is specs[i]:
-                merged.per_call.update(r.per_call)
+                for key, vals in r.per_call.items():
+                    merged.per_call.setdefault(key, []).extend(vals)
                 merged.na.update(r.na)
         res.append(merged)
-    bare, floor, ours = res[0], res[1], res[2]
+    bare, floor, ours, floor_hook = res[0], res[1], res[2], res[3]
 
     def pc(r, s):
         v = r.per_call.get(s)
-        return v[0] if v else None
+        return sum(v) / len(v) if v else None
 
-    report: dict = {"calls": args.calls, "scenarios": {}, "ablations": {a: ABLATIONS[a][1] for a in ablations}}
+    report: dict = {"source": source_info, "calls": args.calls, "scenarios": {}, "ablations": {a: ABLATIONS[a][1] for a in ablations}}
     print("\n1. Ablations under callgrind: instructions per call saved by replaying one computation "
           "(ours - ours+ablation)")
     head = f"{'ablation':<18}" + "".join(f"{s:>15}" for s in scenarios)
@@ -140,13 +153,16 @@ def main() -> int:
         (pc(floor, s) - pc(bare, s)) if pc(floor, s) and pc(bare, s) else None for s in scenarios]),
         ("ours - bare", [(pc(ours, s) - pc(bare, s)) if pc(ours, s) and pc(bare, s) else None for s in scenarios]),
         ("ours - floor", [(pc(ours, s) - pc(floor, s)) if pc(ours, s) and pc(floor, s) else None
-                          for s in scenarios])]
+                          for s in scenarios]),
+        ("floor send hook", [(pc(floor_hook, s) - pc(floor, s)) if pc(floor_hook, s) and pc(floor, s) else None
+                             for s in scenarios])]
     for name, vals in rows:
         print(f"{name:<18}" + "".join(f"{(v / 1e3 if v is not None else float('nan')):>14.1f}K" for v in vals))
     print("-" * len(head))
     for s in scenarios:
-        report["scenarios"][s] = {"bare": pc(bare, s), "floor": pc(floor, s), "ours": pc(ours, s), "savings": {}}
-    for spec, r in zip(specs[3:], res[3:]):
+        report["scenarios"][s] = {"bare": pc(bare, s), "floor": pc(floor, s), "ours": pc(ours, s),
+                                  "floor_with_send_hook": pc(floor_hook, s), "savings": {}}
+    for spec, r in zip(specs[4:], res[4:]):
         vals = []
         for s in scenarios:
             a, b = pc(ours, s), pc(r, s)
@@ -154,7 +170,9 @@ def main() -> int:
             vals.append(saving)
             report["scenarios"][s]["savings"][spec.ablate] = saving
         print(f"{spec.ablate:<18}" + "".join(f"{(v / 1e3 if v is not None else float('nan')):>14.1f}K" for v in vals))
-    print("(K = 10^3 instructions per call; savings within ~±2K are noise; descriptions in results JSON)")
+    print(f"(K = 10^3 instructions per call; means over {args.procs} heap layouts ({args.stream_procs} for stream). "
+          "Noise of a difference: ~±5K, stream ~±40K (layout effects in the SDK's own caches, README). "
+          "Descriptions in the JSON.)")
 
     # 2. C-level diff
     print(f"\n2. C functions, exclusive instructions per call, ours minus bare (top {args.top} per scenario)")
@@ -171,7 +189,6 @@ def main() -> int:
         print(f"  {s}:")
         for k, v in top:
             print(f"    {v / 1e3:>8.1f}K  {k}")
-    shutil.rmtree(work, ignore_errors=True)
 
     # 3. cProfile
     if not args.no_cprofile:
@@ -202,6 +219,7 @@ def main() -> int:
             for ct, tt, nc, name in rows[: args.top]:
                 print(f"    {ct:>7.1f}us cum {tt:>6.1f}us self {nc:>4.1f}x  {name}")
 
+    shutil.rmtree(work, ignore_errors=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2, default=str) + "\n")

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Per-call overhead of otel-openai-scopes against the bare SDK, the floor and other instrumentations.
 
-    .venv/bin/python benchmarks/run.py            # full run (~10-15 min on 2 cores)
-    .venv/bin/python benchmarks/run.py --quick    # fewer calls and rounds (~4 min)
+    .venv/bin/python benchmarks/run.py            # full run (~12 min on 2 cores)
+    .venv/bin/python benchmarks/run.py --quick    # fewer calls, processes and rounds (~5 min)
 
 Primary figure: instructions per call under callgrind (deterministic to ~0.1%). Secondary: wall
 time as medians of per-round paired differences over interleaved rounds (noisy). Prints a table
@@ -32,7 +32,9 @@ from _harness import (  # noqa: E402
     callgrind_variant,
     ensure_compare_venv,
     install_signal_handlers,
+    SNAPSHOT,
     main_python,
+    snapshot_source,
     run_parallel,
     wall_rounds,
 )
@@ -82,8 +84,13 @@ def fmt_m(x: float | None, sign: bool = False) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="fewer calls and rounds")
-    ap.add_argument("--calls", type=int, help="calls per counted callgrind loop (default 100; quick 30)")
-    ap.add_argument("--reps", type=int, help="counted loops per variant x scenario (default 2; quick 1)")
+    ap.add_argument("--calls", type=int, help="calls per counted callgrind loop (default 30; quick 20)")
+    ap.add_argument("--procs", type=int,
+                    help="processes (heap layouts) per variant x scenario, one counted loop each, averaged "
+                         "(default 3; quick 1)")
+    ap.add_argument("--stream-procs", type=int,
+                    help="processes for the stream scenario, whose SDK cost varies ~±50K by layout (default 5; "
+                         "quick 1)")
     ap.add_argument("--warmup", type=int, default=50, help="warm-up calls before measuring (default 50)")
     ap.add_argument("--rounds", type=int, help="wall-time rounds per scenario (default 150; quick 30)")
     ap.add_argument("--round-calls", type=int, default=10, help="calls per variant per wall round (default 10)")
@@ -96,8 +103,12 @@ def main() -> int:
                     help="keep the last counted dump of each variant x scenario in benchmarks/results/callgrind/")
     ap.add_argument("--out", default=str(HERE / "results" / "latest.json"))
     args = ap.parse_args()
-    calls = args.calls or (30 if args.quick else 100)
-    reps = args.reps or (1 if args.quick else 2)
+    calls = args.calls or (20 if args.quick else 30)
+    procs = args.procs or (1 if args.quick else 3)
+    stream_procs = args.stream_procs or (1 if args.quick else max(5, procs))
+
+    def procs_for(sc: str) -> int:
+        return stream_procs if sc == "stream" else procs
     rounds = args.rounds or (30 if args.quick else 150)
     scenarios = [s for s in args.scenarios.split(",") if s]
     for s in scenarios:
@@ -121,40 +132,44 @@ def main() -> int:
         keep_dir = HERE / "results" / "callgrind"
         keep_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-cg-"))
-    log(f"callgrind: {len(specs)} variants x {len(scenarios)} scenarios, {reps} x {calls} counted calls "
-        f"after {args.warmup} warm-up, {args.jobs} at once")
+    SNAPSHOT["path"], source_info = snapshot_source(workdir)
+    log(f"measuring src/ as of commit {source_info['commit']}{' + uncommitted changes' if source_info['src_dirty'] else ''}"
+        f" (snapshot {source_info['src_sha256']})")
+    log(f"callgrind: {len(specs)} variants x {len(scenarios)} scenarios x {procs} processes ({stream_procs} for "
+        f"stream), {calls} counted calls each after {args.warmup} warm-up, {args.jobs} at once")
 
-    def job(spec: VariantSpec, sc: str):
+    def job(spec: VariantSpec, sc: str, proc: int):
         # one fresh process per variant x scenario: the SDK's own caches make a scenario's count
         # depend on which scenarios ran before it in the same process (README, "caveats")
         def run():
             if spec.python is None:
                 return None
             t0 = time.time()
-            res = callgrind_variant(spec, [sc], calls, reps, args.warmup, workdir, keep_dir)
+            res = callgrind_variant(spec, [sc], calls, 1, args.warmup, workdir,
+                                    keep_dir if proc == 0 else None, layout_seed=proc + 1)
             got = res.per_call.get(sc)
             log(f"  {spec.name:<18} {sc:<14} " + (f"{sum(got) / len(got) / 1e6:.3f}M" if got else
                                                    f"n/a: {res.na.get(sc, '')[:100]}") + f" ({time.time() - t0:.0f}s)")
             return res
         return run
 
-    jobs = [(spec, sc) for spec in specs for sc in scenarios]
+    jobs = [(spec, sc, p) for spec in specs for sc in scenarios for p in range(procs_for(sc))]
     for spec in specs:
         if spec.python is None:
             log(f"  {spec.name}: n/a ({spec.na})")
-    outs = run_parallel([job(spec, sc) for spec, sc in jobs], args.jobs)
+    outs = run_parallel([job(spec, sc, p) for spec, sc, p in jobs], args.jobs)
     cg_results: dict = {}
-    for (spec, sc), res in zip(jobs, outs):
+    for (spec, sc, _p), res in zip(jobs, outs):
         if isinstance(res, Exception):
             res = CallgrindResult(na={sc: f"driver error: {type(res).__name__}: {res}"})
         if res is None:
             continue
         merged = cg_results.setdefault(spec.name, CallgrindResult())
-        merged.per_call.update(res.per_call)
+        for key, vals in res.per_call.items():
+            merged.per_call.setdefault(key, []).extend(vals)
         merged.handshake.update(res.handshake)
         merged.na.update(res.na)
         merged.info = merged.info or res.info
-    shutil.rmtree(workdir, ignore_errors=True)
 
     # -- wall ----------------------------------------------------------------------------------------
     wall: dict = {}
@@ -162,6 +177,8 @@ def main() -> int:
         log(f"wall time: {rounds} interleaved rounds x {args.round_calls} calls per variant per scenario "
             "(noisy machine: read the paired differences, not the absolute times)")
         wall = wall_rounds(specs, scenarios, rounds, args.round_calls, args.warmup, log)
+
+    shutil.rmtree(workdir, ignore_errors=True)
 
     # -- assemble ------------------------------------------------------------------------------------
     by_name = {s.name: s for s in specs}
@@ -189,7 +206,8 @@ def main() -> int:
             else:
                 vals = res.per_call.get(sc, [])
                 row["instructions_per_call"] = sum(vals) / len(vals)
-                row["instructions_per_call_reps"] = vals
+                row["instructions_per_call_by_process"] = vals
+                row["spread_instructions"] = max(vals) - min(vals)
                 row["handshake_instructions"] = res.handshake.get(sc)
             if sc in wall.get(spec.name, {}):
                 row["wall"] = wall[spec.name][sc]
@@ -234,10 +252,13 @@ def main() -> int:
     result = {
         "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "duration_s": round(time.time() - t_start, 1),
+        "source": source_info,
         "command": " ".join([os.path.relpath(sys.executable, os.getcwd()) if sys.executable else "python",
                              os.path.relpath(__file__, os.getcwd()), *sys.argv[1:]]),
         "config": {
-            "calls_per_counted_loop": calls, "reps": reps, "warmup_calls": args.warmup,
+            "calls_per_counted_loop": calls, "processes_per_variant_scenario": procs,
+            "processes_for_stream": stream_procs,
+            "warmup_calls": args.warmup,
             "wall_rounds": 0 if args.no_wall else rounds, "wall_calls_per_round": args.round_calls,
             "scenarios": {s: SCENARIOS[s] for s in scenarios},
             "transport": "httpx2.MockTransport (in process, prebuilt responses)",
@@ -268,11 +289,12 @@ def main() -> int:
 def print_table(result: dict, scenarios: list[str]) -> None:
     variants = result["variants"]
     has_wall = any("wall" in v["scenarios"].get(s, {}) for v in variants.values() for s in scenarios)
-    head = f"{'scenario':<14} {'variant':<20} {'Minstr/call':>11} {'+vs bare':>9} {'x floor':>8}"
+    head = f"{'scenario':<14} {'variant':<18} {'Minstr/call':>11} {'spread':>7} {'+vs bare':>9} {'x floor':>8}"
     if has_wall:
         head += f" {'wall ms':>8} {'wall +us (noisy)':>17}"
-    print("\nInstructions per call under callgrind (M = 10^6); '+vs bare' = overhead over the bare SDK of the "
-          "same venv; 'x floor' = overhead / floor's overhead." + (
+    print("\nInstructions per call under callgrind (M = 10^6), mean over processes; 'spread' = max - min across "
+          "processes (memory layouts); '+vs bare' = overhead over the bare SDK of the same venv; 'x floor' = "
+          "overhead / floor's overhead." + (
               "\nWall: median per-call time and median of per-round paired differences vs bare [IQR], "
               "interleaved rounds; NOISY (2 shared cores)." if has_wall else ""))
     print(head)
@@ -281,12 +303,14 @@ def print_table(result: dict, scenarios: list[str]) -> None:
         for name, v in variants.items():
             row = v["scenarios"].get(sc, {})
             if "na" in row:
-                line = f"{sc:<14} {name:<20} n/a: {row['na'][:90]}"
+                line = f"{sc:<14} {name:<18} n/a: {row['na'][:90]}"
                 print(line)
                 continue
             over = row.get("overhead_instructions")
             ratio = row.get("overhead_ratio_to_floor")
-            line = (f"{sc:<14} {name:<20} {fmt_m(row.get('instructions_per_call')):>11} "
+            spread = row.get("spread_instructions")
+            line = (f"{sc:<14} {name:<18} {fmt_m(row.get('instructions_per_call')):>11} "
+                    f"{(f'{spread / 1e3:.0f}K' if spread is not None and len(row.get('instructions_per_call_by_process', [])) > 1 else ''):>7} "
                     f"{fmt_m(over, sign=True) if over is not None else '':>9} "
                     f"{(f'{ratio:.2f}x' if ratio is not None else ''):>8}")
             if has_wall:
