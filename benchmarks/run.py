@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Per-call overhead of otel-openai-scopes against the bare SDK, the floor and other instrumentations.
 
-    .venv/bin/python benchmarks/run.py            # full run (~12 min on 2 cores)
+    .venv/bin/python benchmarks/run.py            # full run (~15 min on an idle 2-core machine)
     .venv/bin/python benchmarks/run.py --quick    # fewer calls, processes and rounds (~5 min)
 
 Primary figure: instructions per call under callgrind (deterministic to ~0.1%). Secondary: wall
