@@ -514,6 +514,18 @@ def test_azure_client(fake, instrumentor, telemetry):
     assert a[A.KEY_FINGERPRINT] == describe(k).fingerprint and a[A.KEY_KIND] == "other"
 
 
+def test_azure_client_with_a_deployment_in_its_base_url(fake, instrumentor, telemetry):
+    k = make_key("", 32)
+    fake.grant(k)
+    c = openai.AzureOpenAI(api_key=k, azure_endpoint=f"http://127.0.0.1:{fake.port}", api_version="2024-06-01",
+                           azure_deployment="my-deployment")
+    c.chat.completions.create(model="ignored", messages=MSG)
+    span = telemetry.only_span()
+    assert span.name == "POST /openai/deployments/{deployment_id}/chat/completions"
+    assert span.attributes[A.TEMPLATE] == "/openai/deployments/{deployment_id}/chat/completions"
+    assert span.attributes[A.OPERATION] == "chat.completions.create"
+
+
 @pytest.mark.skipif(SDK_MAJOR < 2, reason="callable api_key needs openai >= 1.106")
 def test_callable_api_key(fake, instrumentor, telemetry):
     keys = [make_key(), make_key()]

@@ -123,7 +123,7 @@ class ClientRegistry:
             return None  # id reused by a new object after an eviction race
         return info
 
-    def get_or_register(self, client: Any, origin_depth: int = 3) -> ClientInfo:
+    def get_or_register(self, client: Any) -> ClientInfo:
         info = self.get(client)
         if info is None:
             info = self.register(client, origin="", before_instrumentation=True)

@@ -42,7 +42,7 @@ class CallState:
     __slots__ = (
         "recorder", "span", "start", "client", "info", "http_client", "method", "template", "operation",
         "scopes", "endpoint_key", "attempts", "attempt_log", "last_request", "last_response", "attempt_start",
-        "finished", "status_code", "host", "base_path",
+        "finished", "status_code", "host",
     )
 
     def __init__(self) -> None:
@@ -148,15 +148,11 @@ class Recorder:
         return self._live
 
     # ---- client lifecycle --------------------------------------------------------------------
-    def register_client(self, client: Any, parent: Any = None) -> None:
-        info = self.registry.register(client, origin_depth=4)
-        if parent is not None:
-            parent_info = self.registry.get(parent)
-            if parent_info is not None:
-                info.parent_id = parent_info.client_id
+    def register_client(self, client: Any) -> None:
+        self.registry.register(client, origin_depth=4)
 
     def set_parent(self, child: Any, parent: Any) -> None:
-        child_info = self.registry.get(child) or self.registry.get_or_register(child)
+        child_info = self.registry.get_or_register(child)
         parent_info = self.registry.get_or_register(parent)
         if child_info is not parent_info:
             child_info.parent_id = parent_info.client_id
@@ -176,6 +172,7 @@ class Recorder:
         except Exception:  # noqa: BLE001
             parts = urlsplit(str(base_url or ""))
             host, port, base_path = parts.hostname or "", parts.port or 443, parts.path.rstrip("/")
+        raw_base_path = base_path  # as in sent URLs; the template shows the deployment as a placeholder
         base_path = _DEPLOYMENT.sub("/deployments/{deployment_id}", base_path)
         attrs: dict[str, Any] = {
             A.HOST: host,
@@ -189,8 +186,8 @@ class Recorder:
             attrs[A.CLIENT_ORIGIN] = info.origin
         if info.parent_id:
             attrs[A.CLIENT_PARENT_ID] = info.parent_id
-        info.static_attributes = {"_base": base_url, "_path": base_path, "_attrs": attrs, "_host": host,
-                                  "_endpoints": {}}
+        info.static_attributes = {"_base": base_url, "_path": base_path, "_raw_path": raw_base_path,
+                                  "_attrs": attrs, "_host": host, "_endpoints": {}}
         return info.static_attributes
 
     # ---- call lifecycle ----------------------------------------------------------------------
@@ -210,8 +207,9 @@ class Recorder:
         base_path = static["_path"]
         if url.startswith(("http://", "https://")):
             path = urlsplit(url).path
-            if base_path and path.startswith(base_path + "/"):
-                path = path[len(base_path):]
+            raw_base = static["_raw_path"]
+            if raw_base and path.startswith(raw_base + "/"):
+                path = path[len(raw_base):]
         else:
             path = url
         endpoint = self.matcher.match(method, path)
@@ -247,7 +245,6 @@ class Recorder:
         state.scopes = scopes
         state.endpoint_key = endpoint_key
         state.host = static["_host"]
-        state.base_path = static["_path"]
         state.span = self.tracer.start_span(name, kind=_CLIENT, attributes=attrs)
         state.start = time.perf_counter()
         return state
@@ -347,23 +344,19 @@ class Recorder:
 
     def _refine_endpoint(self, state: CallState, span: Any) -> None:
         """Azure clients insert ``/deployments/{model}`` while building the request: re-match on the sent URL."""
-        path = state.last_request.url.path
-        if state.base_path and path.startswith(state.base_path + "/"):
-            path = path[len(state.base_path):]
-        elif path.startswith("/openai/"):
-            path = path[len("/openai"):]
-        endpoint = self.matcher.match(state.method, path)
-        template = state.base_path + endpoint.template
+        url = state.last_request.url
+        sent = f"{url.scheme}://{url.host}{url.path}"  # no query: api-version would only split the cache
+        name, _attrs, template, operation, scopes, endpoint_key = self._endpoint_for(
+            state.info.static_attributes, state.method, sent)
         if template == state.template:
             return
-        state.template, state.operation, state.scopes = template, endpoint.operation, endpoint.scopes
-        state.endpoint_key = state.method + " " + endpoint.template
-        span.update_name(f"{state.method} {template}")
+        state.template, state.operation, state.scopes, state.endpoint_key = template, operation, scopes, endpoint_key
+        span.update_name(name)
         span.set_attribute(A.TEMPLATE, template)
-        if endpoint.operation:
-            span.set_attribute(A.OPERATION, endpoint.operation)
-        if endpoint.scopes:
-            span.set_attribute(A.SCOPE_REQUIRED, endpoint.scopes)
+        if operation:
+            span.set_attribute(A.OPERATION, operation)
+        if scopes:
+            span.set_attribute(A.SCOPE_REQUIRED, scopes)
 
     def _finish(self, state: CallState, span: Any, response: Any, exc: BaseException | None) -> None:
         elapsed = time.perf_counter() - state.start
