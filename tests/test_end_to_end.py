@@ -212,3 +212,27 @@ def test_report_across_processes(demo_run, tmp_path):
     analysis = analyze_files([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], gap_seconds=0.7)
     assert analysis.processes == {"a", "b"}
     assert all(len(w.processes) == 2 for w in analysis.windows)
+
+
+@pytest.mark.parametrize("prefix", ["", "/check", "/a/much/longer/checkout/directory/than/anyone/expects"])
+def test_report_verdicts_stay_whole_when_piped_whatever_the_paths(demo_run, prefix):
+    """Captured output keeps each verdict on one line: CI once failed because a longer checkout path
+    made rich hard-wrap "your app" across two lines."""
+    import io
+
+    from rich.console import Console
+
+    from otel_openai_scopes.report import analyze_files, render_terminal, verdict_lines
+
+    proc, out_dir, _ = demo_run
+    analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=0.7)
+    for w in analysis.windows:
+        for cid, origin in list(w.clients.items()):
+            w.clients[cid] = prefix + origin if origin else origin
+    buf = io.StringIO()
+    render_terminal(analysis, Console(file=buf, width=80))
+    printed = buf.getvalue().splitlines()
+    for verdict in verdict_lines(analysis):
+        assert "  " + verdict in printed
+    text = buf.getvalue()
+    assert "client_mutated: your app" in text and "scope_flapping: platform-side" in text

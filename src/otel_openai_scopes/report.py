@@ -221,7 +221,9 @@ def render_terminal(analysis: Analysis, console=None) -> None:
         console.print(f"  client {cid:>22} |{sparkline(counts)}| {sum(counts)}")
     console.print("[bold]Diagnosis[/]")
     for line in verdict_lines(analysis):
-        console.print("  " + line, highlight=False)
+        # Piped or captured output keeps each verdict on one line, whatever the path lengths in it:
+        # hard wraps there split phrases ("your / app") that people and scripts grep for.
+        console.print("  " + line, highlight=False, soft_wrap=not console.is_terminal)
 
 
 def write_html(analysis: Analysis, path: str | Path) -> Path:
