@@ -236,3 +236,38 @@ def test_report_verdicts_stay_whole_when_piped_whatever_the_paths(demo_run, pref
         assert "  " + verdict in printed
     text = buf.getvalue()
     assert "client_mutated: your app" in text and "scope_flapping: platform-side" in text
+
+
+def test_report_prints_telemetry_text_verbatim_never_as_markup(demo_run):
+    """Scopes come from error bodies and origins from file paths: "[bold]" in them is text, not a style."""
+    import io
+
+    from rich.console import Console
+
+    from otel_openai_scopes.report import analyze_files, render_terminal
+
+    proc, out_dir, _ = demo_run
+    analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=0.7)
+    w = analysis.windows[-1]
+    w.scopes["api.[bold]odd[/bold]"] += 1
+    for cid, origin in list(w.clients.items()):
+        w.clients[cid] = "/srv/[red]app[/red]/main.py:3"
+    buf = io.StringIO()
+    render_terminal(analysis, Console(file=buf, width=400))
+    text = buf.getvalue()
+    assert "api.[bold]odd[/bold]" in text
+    assert "built at /srv/[red]app[/red]/main.py:3" in text
+
+
+def test_demo_prints_output_paths_verbatim(tmp_path):
+    odd = tmp_path / "run [bold]1"
+    odd.mkdir()
+    proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(odd / "t.jsonl"),
+                           "--html", str(odd / "r.html"), "--time-scale", "0.3"],
+                          capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("OTEL_")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"telemetry written to {odd / 't.jsonl'}" in proc.stdout
+    assert f"HTML report: {odd / 'r.html'}" in proc.stdout
+    assert f"otel-openai-scopes report {odd / 't.jsonl'}" in proc.stdout
+    assert (odd / "r.html").exists()

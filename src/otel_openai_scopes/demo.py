@@ -136,10 +136,12 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
     where = f"telemetry written to {out}"
     if telemetry.otlp_endpoint:
         where += f" and exported over OTLP to {telemetry.otlp_endpoint}"
-    console.print(where)
+    # Paths are printed as they are: not parsed as markup ("[x]" in a directory name), not hard-wrapped when piped.
+    plain = {"markup": False, "highlight": False, "soft_wrap": not console.is_terminal}
+    console.print(where, **plain)
     analysis = analyze_files([out], gap_seconds=0.75 * time_scale + 0.25)
     render_terminal(analysis, console)
     if html:
-        console.print(f"HTML report: {write_html(analysis, html)}")
-    console.print(f"Re-run the analysis any time: otel-openai-scopes report {out}")
+        console.print(f"HTML report: {write_html(analysis, html)}", **plain)
+    console.print(f"Re-run the analysis any time: otel-openai-scopes report {out}", **plain)
     return analysis

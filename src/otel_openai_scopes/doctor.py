@@ -525,7 +525,7 @@ def run_doctor(
     if telemetry.otlp_endpoint:
         where.append(f"exported over OTLP to {telemetry.otlp_endpoint}")
     if where:
-        console.print("Telemetry " + " and ".join(where), highlight=False)
+        console.print("Telemetry " + " and ".join(where), highlight=False, markup=False)
     code = exit_code(st.verdict for st in states)
     console.print(f"exit {code}: {EXIT_MEANING[code]}", highlight=False)
     return code

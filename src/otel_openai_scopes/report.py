@@ -186,6 +186,7 @@ def verdict_lines(analysis: Analysis) -> list[str]:
 def render_terminal(analysis: Analysis, console=None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     console = console or Console()
     if not console.is_terminal and console.width < 160:
@@ -202,7 +203,8 @@ def render_terminal(analysis: Analysis, console=None) -> None:
     for col in ("#", "when", "diagnosis", "key", "scopes", "errors", "ok same key", "clients", "processes"):
         table.add_column(col)
     for i, w in enumerate(analysis.windows, 1):
-        table.add_row(
+        # Text cells: scopes and ids come from telemetry (and error bodies), never parsed as rich markup.
+        table.add_row(*(Text(cell) for cell in (
             str(i),
             f"{_offset(analysis, w.start_ns)}..{_offset(analysis, w.end_ns)}",
             w.diagnosis,
@@ -212,18 +214,19 @@ def render_terminal(analysis: Analysis, console=None) -> None:
             str(w.successes_same_key),
             ", ".join(w.clients),
             f"{len(w.processes)}/{len(analysis.processes)}",
-        )
+        )))
     console.print(table)
     console.print(f"[bold]Timeline[/] (scope errors, {analysis.bucket_seconds():.2f}s per column)")
     for fp, counts in sorted(analysis.by_key.items()):
-        console.print(f"  key    {analysis.key_hints.get(fp, fp):>22} |{sparkline(counts)}| {sum(counts)}")
+        console.print(f"  key    {analysis.key_hints.get(fp, fp):>22} |{sparkline(counts)}| {sum(counts)}",
+                      markup=False, highlight=False)
     for cid, counts in sorted(analysis.by_client.items()):
-        console.print(f"  client {cid:>22} |{sparkline(counts)}| {sum(counts)}")
+        console.print(f"  client {cid:>22} |{sparkline(counts)}| {sum(counts)}", markup=False, highlight=False)
     console.print("[bold]Diagnosis[/]")
     for line in verdict_lines(analysis):
         # Piped or captured output keeps each verdict on one line, whatever the path lengths in it:
         # hard wraps there split phrases ("your / app") that people and scripts grep for.
-        console.print("  " + line, highlight=False, soft_wrap=not console.is_terminal)
+        console.print("  " + line, markup=False, highlight=False, soft_wrap=not console.is_terminal)
 
 
 def write_html(analysis: Analysis, path: str | Path) -> Path:
