@@ -3,6 +3,7 @@ and the instrumentation switched on for one test at a time."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import string
 
@@ -18,6 +19,13 @@ from otel_openai_scopes.fake_server import FakeOpenAI
 from otel_openai_scopes.safety import reset_reported
 
 _ALPHABET = string.ascii_letters + string.digits
+
+# Hermetic runs: tests read the CLI's output through pipes and configure telemetry themselves, so nothing
+# in the caller's environment may switch rich into terminal mode (colours, 80-column wraps), point the SDK
+# at another server or key, or configure OpenTelemetry. Subprocesses inherit this cleaned environment.
+_TERMINAL_VARS = {"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES", "CLICOLOR_FORCE"}
+for _name in [n for n in os.environ if n in _TERMINAL_VARS or n.startswith(("OTEL_", "OPENAI_", "AZURE_OPENAI_"))]:
+    del os.environ[_name]
 
 
 def make_key(prefix: str = "sk-proj-", n: int = 48) -> str:
