@@ -12,7 +12,6 @@ import itertools
 import os
 import sys
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +69,6 @@ class ClientInfo:
     client_id: str
     is_async: bool
     provider: str
-    created_at: float
     origin: str = ""
     parent_id: str = ""
     key_is_callable: bool = False
@@ -144,7 +142,6 @@ class ClientRegistry:
             client_id=f"{_PROCESS_TAG}-{next(self._counter)}",
             is_async=name.startswith("Async"),
             provider=A.PROVIDER_AZURE if "Azure" in name else A.PROVIDER_OPENAI,
-            created_at=time.time(),
             origin=origin,
             key_is_callable=key_is_callable,
             key_token=_value_hash(key),

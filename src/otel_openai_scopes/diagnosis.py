@@ -34,8 +34,6 @@ class _ScopeState:
     last_success_iso: str = ""  # formatted when recorded (at most once a second), not on every failure
     last_success_client: str = ""
     failures: int = 0  # failures since the last success
-    first_failure: float = 0.0
-    last_failure: float = 0.0
     label: str = ""
 
 
@@ -147,10 +145,7 @@ class Diagnosis:
             self._recent.clear()  # the next success is recorded in full: it resets the failure count
         with self._lock:
             state = self._entry((cred, scope))
-            if state.failures == 0:
-                state.first_failure = now
             state.failures += 1
-            state.last_failure = now
             by_endpoint = self._scopes.get((cred, endpoint))
             evidence = state
             if by_endpoint is not None and by_endpoint.last_success > state.last_success:

@@ -103,11 +103,8 @@ class EndpointMatcher:
     def __init__(self, endpoints: Iterable[Endpoint], api_prefix: str = "/v1") -> None:
         self._roots: dict[str, _Node] = {}
         self._api_prefix = api_prefix
-        count = 0
         for ep in endpoints:
             self._add(ep)
-            count += 1
-        self.size = count
         self.match = lru_cache(maxsize=4096)(self._match_uncached)
 
     def _add(self, ep: Endpoint) -> None:

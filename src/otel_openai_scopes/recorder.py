@@ -258,9 +258,6 @@ class Recorder:
         state.last_response = None
         state.attempt_start = time.time_ns()
 
-    def attempt_finished(self, state: CallState, response: Any) -> None:
-        state.last_response = response
-
     def _log_attempt(self, state: CallState, error: str = "") -> None:
         log = state.attempt_log
         if log is None:

@@ -52,10 +52,6 @@ class Window:
     processes: set[str] = field(default_factory=set)
     request_ids: list[str] = field(default_factory=list)
 
-    @property
-    def seconds(self) -> float:
-        return max(0.0, (self.end_ns - self.start_ns) / 1e9)
-
 
 @dataclass
 class Analysis:
