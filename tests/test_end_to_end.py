@@ -271,3 +271,12 @@ def test_demo_prints_output_paths_verbatim(tmp_path):
     assert f"HTML report: {odd / 'r.html'}" in proc.stdout
     assert f"otel-openai-scopes report {odd / 't.jsonl'}" in proc.stdout
     assert (odd / "r.html").exists()
+
+
+def test_demo_html_empty_means_no_report(tmp_path):
+    proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(tmp_path / "t.jsonl"),
+                           "--html", "", "--time-scale", "0.3"],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "HTML report" not in proc.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.jsonl"]

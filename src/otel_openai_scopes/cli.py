@@ -24,7 +24,8 @@ def demo(
     """Replay the seed incident (platform window, then a corrupted shared client) and diagnose it."""
     from .demo import run_demo
 
-    run_demo(out, html if html and str(html) else None, time_scale, console_spans)
+    # typer turns --html '' into Path('.'): that, like no value, means no report
+    run_demo(out, html if html is not None and str(html) not in ("", ".") else None, time_scale, console_spans)
 
 
 @app.command()
@@ -56,7 +57,7 @@ def fingerprint(
         typer.echo(f"no key: set {env} or pass --stdin", err=True)
         raise typer.Exit(2)
     settings = Settings.load()
-    secret = settings.fingerprint_secret.encode() if settings.fingerprint_secret else None
+    secret = settings.fingerprint_key
     cred = describe(key, secret)
     typer.echo(f"fingerprint {cred.fingerprint}")
     typer.echo(f"hint        {cred.hint}")

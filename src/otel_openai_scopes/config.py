@@ -31,6 +31,11 @@ class Settings:
     #: Credential tuples x scopes the diagnosis remembers.
     diagnosis_max_entries: int = 4096
 
+    @property
+    def fingerprint_key(self) -> bytes | None:
+        """The HMAC key for fingerprints, as bytes, or None for plain SHA-256."""
+        return self.fingerprint_secret.encode() if self.fingerprint_secret else None
+
     @classmethod
     def env_name(cls, field_name: str) -> str:
         return ENV_PREFIX + field_name.upper()

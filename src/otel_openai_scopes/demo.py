@@ -102,18 +102,15 @@ async def _replay(base_url: str, fake, phases: Phases, log) -> dict:
 
 
 def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path | None = "demo-output/report.html",
-             time_scale: float = 1.0, console_spans: bool = False, quiet: bool = False) -> "object":
+             time_scale: float = 1.0, console_spans: bool = False) -> "object":
     """Run the replay; returns the analysis (also printed)."""
-    from rich.console import Console
-
     from .fake_server import FakeOpenAI
     from .instrumentor import OpenAIScopesInstrumentor
     from .report import analyze_files, render_terminal, write_html
     from .telemetry_setup import setup_telemetry
+    from .terminal import widen_when_piped
 
-    console = Console(quiet=quiet)
-    if not console.is_terminal:
-        console.width = max(console.width, 160)  # piped: keep sentences on one line
+    console = widen_when_piped()
     out = Path(out)
     if out.exists():
         out.unlink()

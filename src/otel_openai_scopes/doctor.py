@@ -49,6 +49,7 @@ from urllib.parse import urlsplit, urlunsplit
 from . import attributes as A
 from .redact import safe_message
 from .scope_errors import parse_error
+from .terminal import widen_when_piped
 
 # ---- outcomes, verdicts, exit codes ------------------------------------------------------------
 OK = "ok"
@@ -419,10 +420,8 @@ def run_doctor(
     from rich.console import Console
     from rich.markup import escape
 
-    console = console or Console()
+    console = widen_when_piped(console)
     err_console = err_console or Console(stderr=True)
-    if not console.is_terminal and console.width < 160:
-        console.width = 160  # piped or captured: don't squeeze the matrix into 80 columns
     environ = os.environ if environ is None else environ
     try:
         if repeat < 0:
@@ -442,10 +441,10 @@ def run_doctor(
     from .telemetry_setup import setup_telemetry
 
     settings = Settings.load()
-    secret = settings.fingerprint_secret.encode() if settings.fingerprint_secret else None
+    secret = settings.fingerprint_key
     cred = describe(key, secret)
 
-    telemetry = setup_telemetry("otel-openai-scopes-doctor", out)
+    telemetry = setup_telemetry("otel-openai-scopes-doctor", out, keep_spans=True)
     instrumentor = OpenAIScopesInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:  # e.g. run under opentelemetry-instrument: use our providers
         instrumentor.uninstrument()

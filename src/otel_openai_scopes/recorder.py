@@ -104,8 +104,7 @@ class Recorder:
         self.matcher = matcher
         self.sdk_version = sdk_version
         self.registry = ClientRegistry(settings.max_clients, settings.capture_client_origin)
-        secret = settings.fingerprint_secret.encode() if settings.fingerprint_secret else None
-        self.credentials = CredentialCache(secret)
+        self.credentials = CredentialCache(settings.fingerprint_key)
         self.diagnosis = Diagnosis(settings.diagnosis_window, settings.diagnosis_max_entries)
         self.requests = meter.create_counter(
             A.METRIC_REQUESTS, unit=A.METRIC_REQUESTS_UNIT, description="OpenAI API calls (logical, retries included)"

@@ -15,6 +15,7 @@ from typing import Iterable, Sequence
 
 from . import attributes as A
 from .otlp_json import SpanRecord, read_spans
+from .terminal import widen_when_piped
 
 EXPLANATION = {
     A.DIAGNOSIS_SCOPE_FLAPPING: (
@@ -180,13 +181,10 @@ def verdict_lines(analysis: Analysis) -> list[str]:
 
 
 def render_terminal(analysis: Analysis, console=None) -> None:
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
-    console = console or Console()
-    if not console.is_terminal and console.width < 160:
-        console.width = 160  # piped or captured: don't squeeze the table into 80 columns
+    console = widen_when_piped(console)
     console.print(
         f"[bold]{analysis.spans}[/] OpenAI calls, [green]{analysis.calls_ok}[/] ok, "
         f"[red]{analysis.scope_errors}[/] missing-scope errors, {len(analysis.processes)} process(es), "

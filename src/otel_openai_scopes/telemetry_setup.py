@@ -7,12 +7,12 @@ start-up, used here so the demo and the probe emit exactly what the instrumentat
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
@@ -20,20 +20,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from .otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
 
+EXPORT_INTERVAL_MS = 1000
+
 
 @dataclass
 class Telemetry:
     tracer_provider: TracerProvider
     meter_provider: MeterProvider
-    spans: InMemorySpanExporter
-    metrics: InMemoryMetricReader
+    spans: InMemorySpanExporter | None  # only when asked for (the doctor reads back its own spans)
     file_path: Path | None = None
     otlp_endpoint: str = ""
-    readers: list[Any] = field(default_factory=list)
 
     def shutdown(self) -> None:
-        self.tracer_provider.force_flush()
-        self.meter_provider.force_flush()
+        # Shutting down flushes: batch processors export what they hold and each periodic metric reader
+        # makes one final collection. A force_flush first would export the metrics twice.
         self.tracer_provider.shutdown()
         self.meter_provider.shutdown()
 
@@ -53,21 +53,22 @@ def _otlp_exporters() -> tuple[Any, Any] | None:
 
 
 def setup_telemetry(service_name: str, file_path: str | Path | None = None, console: bool = False,
-                    export_interval_ms: int = 1000) -> Telemetry:
-    """Providers with an in-memory copy (for summaries), an OTLP JSON file, console and OTLP when configured."""
+                    keep_spans: bool = False) -> Telemetry:
+    """Providers exporting to an OTLP JSON file, the console and OTLP when configured, and, with
+    ``keep_spans``, to memory for reading back."""
     resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service_name),
                                 "process.pid": os.getpid()})
     tp = TracerProvider(resource=resource)
-    spans = InMemorySpanExporter()
-    tp.add_span_processor(SimpleSpanProcessor(spans))
+    spans = None
+    if keep_spans:
+        spans = InMemorySpanExporter()
+        tp.add_span_processor(SimpleSpanProcessor(spans))
     readers: list[Any] = []
-    memory_reader = InMemoryMetricReader()
-    readers.append(memory_reader)
     path = Path(file_path) if file_path else None
     if path is not None:
         tp.add_span_processor(BatchSpanProcessor(OtlpJsonFileSpanExporter(path)))
         readers.append(PeriodicExportingMetricReader(OtlpJsonFileMetricExporter(path),
-                                                     export_interval_millis=export_interval_ms))
+                                                     export_interval_millis=EXPORT_INTERVAL_MS))
     if console:
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
@@ -77,7 +78,7 @@ def setup_telemetry(service_name: str, file_path: str | Path | None = None, cons
     if otlp is not None:
         span_exp, metric_exp = otlp
         tp.add_span_processor(BatchSpanProcessor(span_exp))
-        readers.append(PeriodicExportingMetricReader(metric_exp, export_interval_millis=export_interval_ms))
+        readers.append(PeriodicExportingMetricReader(metric_exp, export_interval_millis=EXPORT_INTERVAL_MS))
         endpoint = os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT", "")
     mp = MeterProvider(resource=resource, metric_readers=readers)
-    return Telemetry(tp, mp, spans, memory_reader, path, endpoint, readers)
+    return Telemetry(tp, mp, spans, path, endpoint)
