@@ -8,10 +8,11 @@ diagnosis, and whether every process failed at once (platform-side) or only some
 from __future__ import annotations
 
 import html
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from . import attributes as A
 from .otlp_json import SpanRecord, read_spans
@@ -116,10 +117,13 @@ def analyze(spans: Iterable[SpanRecord], gap_seconds: float = 60.0, buckets: int
         if rid and len(w.request_ids) < 5:
             w.request_ids.append(str(rid))
     # Successes of the same key inside each window tell "intermittent" from "everything failed".
+    # Start times per key, in order (calls are sorted), so each window is two binary searches.
+    ok_starts: dict[Any, list[int]] = defaultdict(list)
+    for s in ok:
+        ok_starts[s.attributes.get(A.KEY_FINGERPRINT)].append(s.start_ns)
     for w in windows:
-        w.successes_same_key = sum(
-            1 for s in ok if w.start_ns <= s.start_ns <= w.end_ns and s.attributes.get(A.KEY_FINGERPRINT) == w.fingerprint
-        )
+        starts = ok_starts.get(w.fingerprint, [])
+        w.successes_same_key = bisect_right(starts, w.end_ns) - bisect_left(starts, w.start_ns)
     by_key: dict[str, list[int]] = defaultdict(lambda: [0] * buckets)
     by_client: dict[str, list[int]] = defaultdict(lambda: [0] * buckets)
     span_ns = max(1, end - start)
