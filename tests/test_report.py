@@ -23,7 +23,8 @@ def _span(start: int, key: str | None, status: int, scope_error: bool) -> SpanRe
                       attributes=attrs, resource={"process.pid": 1})
 
 
-calls = st.lists(st.tuples(st.integers(0, 200), st.sampled_from(KEYS), st.sampled_from([200, 201, 302, 401, 404, 500])),
+# Starts on a 5 ns grid and 5 ns spans: ok calls often start exactly at a window's first or last edge.
+calls = st.lists(st.tuples(st.integers(0, 40).map(lambda i: i * 5), st.sampled_from(KEYS), st.sampled_from([200, 201, 302, 401, 404, 500])),
                  max_size=60)
 
 
