@@ -21,6 +21,7 @@ MAX_SCOPE_CHARS = 64
 _MISSING = re.compile(r"missing\s+(?:the\s+)?(?:required\s+)?scopes?\s*[:=]\s*", re.IGNORECASE)
 _SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*$")
 _END = re.compile(r"\.(?:\s|$)|\n|[\"<]")
+_SPLIT = re.compile(r"[,\s;]+|\band\b")  # between scope names in a "Missing scopes:" list
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def parse_missing_scopes(message: str) -> tuple[str, ...]:
         rest = message[m.end(): m.end() + 1024]
         end = _END.search(rest)
         chunk = rest[: end.start()] if end else rest
-        for token in re.split(r"[,\s;]+|\band\b", chunk):
+        for token in _SPLIT.split(chunk):
             token = token.strip().strip(".`'\"()[]")
             if token and len(token) <= MAX_SCOPE_CHARS and _SCOPE.match(token) and token not in found:
                 found.append(token)
@@ -81,6 +82,7 @@ def body_to_text(body: Any) -> str:
 def parse_error(status: int, body: Any, *secrets: str | None) -> ErrorInfo:
     """Parse an error response body (parsed JSON, str or bytes). Never raises."""
     obj = _error_object(body)
+    text = None  # the body as bounded text, decoded at most once
     if obj is None and isinstance(body, (str, bytes, bytearray, memoryview)):
         text = body_to_text(body)
         if text.lstrip().startswith("{"):
@@ -101,7 +103,8 @@ def parse_error(status: int, body: Any, *secrets: str | None) -> ErrorInfo:
             type=safe_message(etype, *secrets, limit=64) if isinstance(etype, str) else "",
             message=safe_message(message[:MAX_BODY_CHARS], *secrets),
         )
-    text = body_to_text(body)
+    if text is None:
+        text = body_to_text(body)
     return ErrorInfo(
         status=status,
         missing_scopes=parse_missing_scopes(text),
