@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 
 from .endpoints import Endpoint
-from .fingerprint import fingerprint
+from .fingerprint import credential_from_authorization, fingerprint
 from .scope_map import build_matcher
 
 ALL = "*"
@@ -96,7 +96,7 @@ class FakeOpenAI:
     """The server's state and behaviour. ``with FakeOpenAI() as fake: fake.base_url`` starts it on loopback."""
 
     def __init__(self, keys: dict[str, KeyGrant] | None = None, seed: int = 1234, error_code_style: str = "2024",
-                 port: int = 0, stream_delay: float = 0.0) -> None:
+                 port: int = 0) -> None:
         self.keys: dict[str, KeyGrant] = dict(keys or {})
         #: Grant every scope to keys it does not know (load and memory tests with thousands of keys).
         self.accept_any_key = False
@@ -104,16 +104,13 @@ class FakeOpenAI:
         self.scripts: list[Scripted] = []
         self.matcher = build_matcher()
         self.error_code_style = error_code_style
-        self.stream_delay = stream_delay
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.stats: Counter[tuple[str, str, str, int]] = Counter()
         self.created = 0
-        self.requests_seen = 0
         self.last_request: dict[str, Any] = {}
         self._port = port
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- configuration ---------------------------------------------------------------------------
     def grant(self, key: str, scopes: Iterable[str] = (ALL,), organization: str | None = None,
@@ -145,7 +142,6 @@ class FakeOpenAI:
             self.scripts.clear()
             self.stats.clear()
             self.created = 0
-            self.requests_seen = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> "FakeOpenAI":
@@ -156,8 +152,7 @@ class FakeOpenAI:
 
         self._server = _QuietServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True)
-        self._thread.start()
+        threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True).start()
         return self
 
     def stop(self) -> None:
@@ -192,8 +187,8 @@ class FakeOpenAI:
                     return s
         return None
 
-    def missing_scopes(self, key: str, endpoint: Endpoint, now: float | None = None) -> list[str]:
-        grant = self.keys.get(key, _ANY_KEY)
+    def missing_scopes(self, key: str, grant: KeyGrant, endpoint: Endpoint, now: float | None = None) -> list[str]:
+        """Scopes ``endpoint`` needs that ``grant`` (``key``'s) lacks now, scope-loss windows included."""
         now = time.time() if now is None else now
         missing = [s for s in endpoint.scopes if not grant.allows(s)]
         with self._lock:
@@ -204,9 +199,14 @@ class FakeOpenAI:
         return missing
 
     def record(self, method: str, template: str, key: str, status: int) -> None:
+        fp = fingerprint(key) if key else ""  # hashed outside the lock every handler thread shares
         with self._lock:
-            self.requests_seen += 1
-            self.stats[(method, template, fingerprint(key) if key else "", status)] += 1
+            self.stats[(method, template, fp, status)] += 1
+
+    @property
+    def requests_seen(self) -> int:
+        """API requests served since the last reset (every one is recorded once)."""
+        return self.count()
 
     def count(self, status: int | None = None, template: str | None = None) -> int:
         with self._lock:
@@ -296,7 +296,8 @@ class _Handler(BaseHTTPRequestHandler):
                                  "headers": {k.lower(): v for k, v in self.headers.items()}}
         endpoint = fake.matcher.match(method, rel)
         auth = self.headers.get("Authorization", "")
-        key = auth[7:] if auth.lower().startswith("bearer ") else self.headers.get("api-key", "")
+        key = (credential_from_authorization(auth) or "") if auth.lower().startswith("bearer ") \
+            else self.headers.get("api-key", "")
         grant = fake.keys.get(key)
         if grant is None and fake.accept_any_key and key:
             grant = _ANY_KEY
@@ -314,7 +315,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(401, f"Incorrect API key provided: {masked}. You can find your API key at "
                                "https://platform.openai.com/account/api-keys.", "invalid_request_error",
                                "invalid_api_key", None)
-        missing = fake.missing_scopes(key, endpoint)
+        missing = fake.missing_scopes(key, grant, endpoint)
         if missing:
             fake.record(method, endpoint.template, key, 401)
             code = "missing_scope" if fake.error_code_style == "2026" else None
@@ -360,15 +361,15 @@ class _Handler(BaseHTTPRequestHandler):
             return b"fake file content"
         resource = next((s for s in reversed([x for x in t.split("/") if x and not x.startswith("{")])
                          if s in _OBJECT or s in _PREFIX), segments[0] if segments else "object")
-        is_list = method == "GET" and not t.endswith("}") and resource == t.rstrip("/").split("/")[-1]
-        if is_list:
+        collection = not t.endswith("}") and resource == t.rstrip("/").split("/")[-1]
+        if method == "GET" and collection:
             item = self._object(resource, segments, payload, now)
             return {"object": "list", "data": [item], "first_id": item["id"], "last_id": item["id"],
                     "has_more": False}
         if method == "DELETE":
             return {"id": segments[-1], "object": _OBJECT.get(resource, resource) + ".deleted", "deleted": True}
         stored = resource in _OBJECT or resource in _PREFIX  # moderations, embeddings...: nothing is stored
-        if stored and method == "POST" and not t.endswith("}") and resource == t.rstrip("/").split("/")[-1]:
+        if stored and method == "POST" and collection:
             with fake._lock:
                 fake.created += 1
         return self._object(resource, segments, payload, now)
@@ -487,8 +488,6 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             frame = (f"event: {name}\n" if name else "") + "data: " + json.dumps(data) + "\n\n"
             self._chunk(frame.encode())
-            if self.server_state.stream_delay:
-                time.sleep(self.server_state.stream_delay)
         else:
             self._chunk(b"data: [DONE]\n\n" if t == "/chat/completions" else b"event: done\ndata: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
