@@ -230,25 +230,17 @@ def wiring_problems(cfg: dict[str, Any]) -> list[str]:
             problems.append(f"{pid}: no receivers")
         if not p.get("exporters"):
             problems.append(f"{pid}: no exporters")
-        for r in p.get("receivers") or []:
-            if r in connectors:
-                used["connectors_out"].setdefault(r, []).append(pid)
-            elif r in receivers:
-                used["receivers"].add(r)
-            else:
-                problems.append(f"{pid}: receiver {r} is not defined")
-        for x in p.get("processors") or []:
-            if x in processors:
-                used["processors"].add(x)
-            else:
-                problems.append(f"{pid}: processor {x} is not defined")
-        for e in p.get("exporters") or []:
-            if e in connectors:
-                used["connectors_in"].setdefault(e, []).append(pid)
-            elif e in exporters:
-                used["exporters"].add(e)
-            else:
-                problems.append(f"{pid}: exporter {e} is not defined")
+        # A connector is an exporter of one pipeline and a receiver of another; never a processor.
+        for role, defined, as_connector in (("receiver", receivers, "connectors_out"),
+                                            ("processor", processors, None),
+                                            ("exporter", exporters, "connectors_in")):
+            for name in p.get(role + "s") or []:
+                if as_connector and name in connectors:
+                    used[as_connector].setdefault(name, []).append(pid)
+                elif name in defined:
+                    used[role + "s"].add(name)
+                else:
+                    problems.append(f"{pid}: {role} {name} is not defined")
         procs = p.get("processors") or []
         if procs and component_type(procs[0]) != "memory_limiter":
             problems.append(f"{pid}: memory_limiter is not the first processor ({procs[0]})")

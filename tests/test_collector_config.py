@@ -150,6 +150,10 @@ def test_wiring_checker_catches_mistakes():
         lambda c: pipes(c).pop("traces/scope_errors")))
     assert any("not defined" in p for p in _broken(
         lambda c: pipes(c)["metrics"]["exporters"].append("otlp_grpc/nowhere")))
+    assert "traces: receiver otlp/nowhere is not defined" in _broken(
+        lambda c: pipes(c)["traces"]["receivers"].append("otlp/nowhere"))
+    assert "traces: processor batch/nowhere is not defined" in _broken(
+        lambda c: pipes(c)["traces"]["processors"].append("batch/nowhere"))
     assert any("defined but used in no pipeline" in p for p in _broken(
         lambda c: c["exporters"].update({"otlp_grpc/spare": {"endpoint": "x:4317"}})))
     assert any("without a redaction processor" in p for p in _broken(
