@@ -70,7 +70,7 @@ def fingerprint(key: str, secret: bytes | None = None) -> str:
 def hint(key: str) -> str:
     prefix = key_prefix(key)
     if len(key) < HINT_MIN_KEY_CHARS:
-        return (prefix or "") + "..."
+        return prefix + "..."
     return prefix + "..." + key[-HINT_TAIL_CHARS:]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -17,7 +17,6 @@ from google.protobuf.json_format import MessageToDict
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics.export import (
-    AggregationTemporality,
     MetricExporter,
     MetricExportResult,
     MetricsData,
@@ -116,20 +115,14 @@ def attributes_of(items: list[dict[str, Any]] | None) -> dict[str, Any]:
 
 @dataclass
 class SpanRecord:
-    """One span from an OTLP JSON file, flattened."""
+    """One span from an OTLP JSON file, flattened to what the report reads."""
 
     name: str
     start_ns: int
     end_ns: int
     attributes: dict[str, Any]
     resource: dict[str, Any]
-    status_code: str = ""
-    events: list[dict[str, Any]] = field(default_factory=list)
     source: str = ""
-
-    @property
-    def service(self) -> str:
-        return str(self.resource.get("service.name", ""))
 
     @property
     def process(self) -> str:
@@ -160,18 +153,11 @@ def read_spans(paths: Sequence[str | Path]) -> Iterator[SpanRecord]:
                                 end_ns=int(sp.get("endTimeUnixNano", 0)),
                                 attributes=attributes_of(sp.get("attributes")),
                                 resource=resource,
-                                status_code=str(sp.get("status", {}).get("code", "")),
-                                events=[
-                                    {"name": e.get("name", ""), "time_ns": int(e.get("timeUnixNano", 0)),
-                                     **attributes_of(e.get("attributes"))}
-                                    for e in sp.get("events", [])
-                                ],
                                 source=str(path),
                             )
 
 
 __all__ = [
-    "AggregationTemporality",
     "OtlpJsonFileMetricExporter",
     "OtlpJsonFileSpanExporter",
     "SpanRecord",
