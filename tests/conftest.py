@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
-from otel_openai_scopes.fake_server import FakeOpenAI
+from otel_openai_scopes.tools.fake_server import FakeOpenAI
 from otel_openai_scopes.safety import reset_reported
 
 _ALPHABET = string.ascii_letters + string.digits

@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from otel_openai_scopes import attributes as A
-from otel_openai_scopes import doctor as D
-from otel_openai_scopes.cli import app
-from otel_openai_scopes.fake_server import FakeOpenAI
+from otel_openai_scopes.tools import doctor as D
+from otel_openai_scopes.tools.cli import app
+from otel_openai_scopes.tools.fake_server import FakeOpenAI
 from otel_openai_scopes.fingerprint import describe
-from otel_openai_scopes.otlp_json import read_spans
+from otel_openai_scopes.tools.otlp_json import read_spans
 from otel_openai_scopes.scope_map import build_matcher
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -177,7 +177,7 @@ def run_doctor_cli(*args: str, key: str | None = KEY, base_url: str | None = Non
         env["OPENAI_API_KEY"] = key
     if base_url is not None:
         env["OPENAI_BASE_URL"] = base_url
-    return subprocess.run([sys.executable, "-m", "otel_openai_scopes.cli", "doctor", *args], env=env, input=input,
+    return subprocess.run([sys.executable, "-m", "otel_openai_scopes.tools.cli", "doctor", *args], env=env, input=input,
                           capture_output=True, text=True, timeout=timeout)
 
 

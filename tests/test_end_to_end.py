@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from otel_openai_scopes import attributes as A
-from otel_openai_scopes.demo import MAIN_KEY, TENANT_KEY
-from otel_openai_scopes.otlp_json import attributes_of
+from otel_openai_scopes.tools.demo import MAIN_KEY, TENANT_KEY
+from otel_openai_scopes.tools.otlp_json import attributes_of
 
 from conftest import make_key
 from test_leaks import leaked_pieces
@@ -181,7 +181,7 @@ def test_report_on_the_demo_output(demo_run):
     out = subprocess.run([str(BIN / "otel-openai-scopes"), "report", str(out_dir / "t.jsonl"), "--gap", "0.7",
                           "--html", str(out_dir / "again.html")], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    from otel_openai_scopes.report import analyze_files
+    from otel_openai_scopes.tools.report import analyze_files
 
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=0.7)
     kinds = [w.diagnosis for w in analysis.windows]
@@ -207,7 +207,7 @@ def test_report_across_processes(demo_run, tmp_path):
                 for rs in doc.get("resourceSpans", []):
                     rs["resource"]["attributes"].append({"key": "service.instance.id", "value": {"stringValue": n}})
                 f.write(json.dumps(doc) + "\n")
-    from otel_openai_scopes.report import analyze_files
+    from otel_openai_scopes.tools.report import analyze_files
 
     analysis = analyze_files([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], gap_seconds=0.7)
     assert analysis.processes == {"a", "b"}
@@ -222,7 +222,7 @@ def test_report_verdicts_stay_whole_when_piped_whatever_the_paths(demo_run, pref
 
     from rich.console import Console
 
-    from otel_openai_scopes.report import analyze_files, render_terminal, verdict_lines
+    from otel_openai_scopes.tools.report import analyze_files, render_terminal, verdict_lines
 
     proc, out_dir, _ = demo_run
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=0.7)
@@ -244,7 +244,7 @@ def test_report_prints_telemetry_text_verbatim_never_as_markup(demo_run):
 
     from rich.console import Console
 
-    from otel_openai_scopes.report import analyze_files, render_terminal
+    from otel_openai_scopes.tools.report import analyze_files, render_terminal
 
     proc, out_dir, _ = demo_run
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=0.7)

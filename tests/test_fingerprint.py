@@ -71,7 +71,7 @@ def test_any_credential_gives_bounded_safe_output(key):
 
 
 def _cli(*args, env=None, stdin=None):
-    return subprocess.run([sys.executable, "-m", "otel_openai_scopes.cli", "fingerprint", *args],
+    return subprocess.run([sys.executable, "-m", "otel_openai_scopes.tools.cli", "fingerprint", *args],
                           input=stdin, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=60)
 
 
@@ -89,6 +89,6 @@ def test_cli_reads_stdin_and_honours_the_secret():
 
 def test_cli_without_a_key_fails_clearly():
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
-    out = subprocess.run([sys.executable, "-m", "otel_openai_scopes.cli", "fingerprint"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "otel_openai_scopes.tools.cli", "fingerprint"], capture_output=True,
                          text=True, env=env, timeout=60)
     assert out.returncode == 2 and "no key" in out.stderr

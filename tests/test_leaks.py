@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes.fingerprint import key_prefix
-from otel_openai_scopes.otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
+from otel_openai_scopes.tools.otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
 
 from conftest import make_key
 
@@ -126,7 +126,7 @@ def test_no_key_piece_in_any_exported_byte(fake, tmp_path, caplog):
 def test_cli_output_and_demo_never_show_the_key(tmp_path):
     key = make_key()
     env = {**os.environ, "OPENAI_API_KEY": key}
-    out = subprocess.run([sys.executable, "-m", "otel_openai_scopes.cli", "fingerprint"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "otel_openai_scopes.tools.cli", "fingerprint"], capture_output=True,
                          text=True, env=env, timeout=60)
     assert out.returncode == 0
     assert leaked_pieces(key, out.stdout + out.stderr) == []

@@ -57,7 +57,7 @@ class CountingExporter(SpanExporter):
 
 @pytest.fixture(scope="module")
 def server():
-    proc = subprocess.Popen([sys.executable, "-m", "otel_openai_scopes.cli", "fake-server", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "otel_openai_scopes.tools.cli", "fake-server", "--port", "0"],
                             stdout=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": ""})
     line = proc.stdout.readline()
     base_url = line.split()[4]

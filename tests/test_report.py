@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_openai_scopes import attributes as A
-from otel_openai_scopes.otlp_json import SpanRecord
-from otel_openai_scopes.report import analyze
+from otel_openai_scopes.tools.otlp_json import SpanRecord
+from otel_openai_scopes.tools.report import analyze
 
 KEYS = ["fp-a", "fp-b", None]
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 
-from .endpoints import Endpoint
-from .fingerprint import credential_from_authorization, fingerprint
-from .scope_map import build_matcher
+from ..endpoints import Endpoint
+from ..fingerprint import credential_from_authorization, fingerprint
+from ..scope_map import build_matcher
 
 ALL = "*"
 SCOPE_MESSAGE = (

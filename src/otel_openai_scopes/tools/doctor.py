@@ -46,9 +46,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from . import attributes as A
-from .redact import safe_message
-from .scope_errors import parse_error
+from .. import attributes as A
+from ..redact import safe_message
+from ..scope_errors import parse_error
 from .terminal import widen_when_piped
 
 # ---- outcomes, verdicts, exit codes ------------------------------------------------------------
@@ -435,9 +435,9 @@ def run_doctor(
 
     import openai
 
-    from .config import Settings
-    from .fingerprint import describe
-    from .instrumentor import OpenAIScopesInstrumentor
+    from ..config import Settings
+    from ..fingerprint import describe
+    from ..instrumentor import OpenAIScopesInstrumentor
     from .telemetry_setup import setup_telemetry
 
     settings = Settings.load()

@@ -49,8 +49,8 @@ def fingerprint(
     stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input instead."),
 ) -> None:
     """Print the fingerprint and hint spans carry for a key (read from the environment or stdin, never argv)."""
-    from .config import Settings
-    from .fingerprint import describe
+    from ..config import Settings
+    from ..fingerprint import describe
 
     key = sys.stdin.readline().strip() if stdin else os.environ.get(env, "").strip()
     if not key:

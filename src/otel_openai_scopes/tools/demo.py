@@ -105,7 +105,7 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
              time_scale: float = 1.0, console_spans: bool = False) -> "object":
     """Run the replay; returns the analysis (also printed)."""
     from .fake_server import FakeOpenAI
-    from .instrumentor import OpenAIScopesInstrumentor
+    from ..instrumentor import OpenAIScopesInstrumentor
     from .report import analyze_files, render_terminal, write_html
     from .telemetry_setup import setup_telemetry
     from .terminal import widen_when_piped

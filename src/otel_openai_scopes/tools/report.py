@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from . import attributes as A
+from .. import attributes as A
 from .otlp_json import SpanRecord, read_spans
 from .terminal import widen_when_piped
 
