@@ -24,7 +24,9 @@ _ALPHABET = string.ascii_letters + string.digits
 # in the caller's environment may switch rich into terminal mode (colours, 80-column wraps), point the SDK
 # at another server or key, or configure OpenTelemetry. Subprocesses inherit this cleaned environment.
 _TERMINAL_VARS = {"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS", "LINES", "CLICOLOR_FORCE"}
-for _name in [n for n in os.environ if n in _TERMINAL_VARS or n.startswith(("OTEL_", "OPENAI_", "AZURE_OPENAI_"))]:
+# OTEL_OPENAI_SCOPES_* is this project's own test configuration (stack binaries and cache, tests/stack.py), kept.
+for _name in [n for n in os.environ if (n in _TERMINAL_VARS or n.startswith(("OTEL_", "OPENAI_", "AZURE_OPENAI_")))
+              and not n.startswith("OTEL_OPENAI_SCOPES_")]:
     del os.environ[_name]
 
 
