@@ -33,10 +33,12 @@ API::
         wait_until(lambda: ..., timeout=30, what="...")                      # poll helper
         col.stop(); prom.stop()
 
-``Collector.start`` adds a generated last ``--config`` (``listen-<name>.yaml``) that moves every listener
-of the shipped configs (OTLP receiver, health_check, the Collector's own metrics, and the prometheus
-exporter through ``PROMETHEUS_EXPORTER_ENDPOINT``) to free 127.0.0.1 ports; ``extra`` (a dict, merged
-the collector's way: maps merge, lists are replaced) can add more, e.g. a file_storage directory.
+``Collector.start`` appends ``collector-config/stack/loopback.yaml`` (the same file ``scripts/stack.sh up``
+uses) and sets its variables so every listener of the shipped configs (OTLP receiver, health_check, the
+Collector's own metrics; the prometheus exporter through ``PROMETHEUS_EXPORTER_ENDPOINT``) is on a free
+127.0.0.1 port; ``extra`` (a dict written as one more ``--config``, merged the collector's way: maps merge,
+lists are replaced) can add more, e.g. a file_storage directory. Jaeger runs
+``collector-config/stack/jaeger-v2.yaml``, also shared with ``scripts/stack.sh``.
 ``Collector.validate(bins, configs, env)`` runs ``otelcol validate`` and returns the CompletedProcess.
 """
 
@@ -62,6 +64,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = ROOT / "collector-config"
 BUILDER_CONFIG = CONFIG_DIR / "builder-config.yaml"
+LOOPBACK_OVERLAY = CONFIG_DIR / "stack" / "loopback.yaml"
+JAEGER_CONFIG = CONFIG_DIR / "stack" / "jaeger-v2.yaml"
 OTELCOL_VERSION = "0.161.0"
 JAEGER_VERSION = "1.76.0"
 OTELCOL_NAME = "otelcol-openai-scopes"
@@ -275,15 +279,10 @@ def _config_paths(configs: Sequence[PathLike]) -> list[Path]:
     return [Path(c) if Path(c).is_absolute() else CONFIG_DIR / c for c in configs]
 
 
-def listen_overlay(grpc: int, http: int, health: int, telemetry: int) -> dict[str, Any]:
-    """Moves the shipped configs' 0.0.0.0 listeners to 127.0.0.1 ports (a last --config)."""
-    return {
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{grpc}"},
-                                             "http": {"endpoint": f"127.0.0.1:{http}"}}}},
-        "extensions": {"health_check": {"endpoint": f"127.0.0.1:{health}"}},
-        "service": {"telemetry": {"metrics": {"readers": [
-            {"pull": {"exporter": {"prometheus": {"host": "127.0.0.1", "port": telemetry}}}}]}}},
-    }
+def loopback_env(grpc: int, http: int, health: int, telemetry: int) -> dict[str, str]:
+    """Environment for collector-config/stack/loopback.yaml (the last --config)."""
+    return {"OTELCOL_OTLP_GRPC_LISTEN": f"127.0.0.1:{grpc}", "OTELCOL_OTLP_HTTP_LISTEN": f"127.0.0.1:{http}",
+            "OTELCOL_HEALTH_LISTEN": f"127.0.0.1:{health}", "OTELCOL_TELEMETRY_PORT": str(telemetry)}
 
 
 @dataclass
@@ -304,13 +303,13 @@ class Collector(_Managed):
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         grpc, http, health, telemetry, prom = (free_port() for _ in range(5))
-        overlay = listen_overlay(grpc, http, health, telemetry)
+        paths = _config_paths(configs) + [LOOPBACK_OVERLAY]
         if extra:
-            overlay = merge(overlay, dict(extra))
-        listen = workdir / f"listen-{name}.yaml"
-        listen.write_text(yaml.safe_dump(overlay, sort_keys=False))
-        paths = _config_paths(configs) + [listen]
+            extra_path = workdir / f"extra-{name}.yaml"
+            extra_path.write_text(yaml.safe_dump(dict(extra), sort_keys=False))
+            paths.append(extra_path)
         full_env = {"PROMETHEUS_EXPORTER_ENDPOINT": f"127.0.0.1:{prom}", "GOMEMLIMIT": "400MiB"}
+        full_env.update(loopback_env(grpc, http, health, telemetry))
         full_env.update(env or {})
         argv = [str(bins.otelcol)] + [f"--config={p}" for p in paths]
         proc = _spawn(name, argv, workdir, full_env)
@@ -342,27 +341,11 @@ class Collector(_Managed):
 # ---------------------------------------------------------------------------------------------------
 
 
-def jaeger_config(grpc: int, http: int, query_http: int, query_grpc: int, health: int) -> dict[str, Any]:
-    """Jaeger v2 (a Collector build): OTLP in, in-memory storage, query API, all on 127.0.0.1."""
-    return {
-        "service": {
-            "extensions": ["jaeger_storage", "jaeger_query", "healthcheckv2"],
-            "pipelines": {"traces": {"receivers": ["otlp"], "processors": ["batch"],
-                                     "exporters": ["jaeger_storage_exporter"]}},
-            "telemetry": {"metrics": {"level": "none"}, "logs": {"level": "info"}},
-        },
-        "extensions": {
-            "healthcheckv2": {"use_v2": True, "http": {"endpoint": f"127.0.0.1:{health}"}},
-            "jaeger_query": {"storage": {"traces": "memstore"},
-                             "http": {"endpoint": f"127.0.0.1:{query_http}"},
-                             "grpc": {"endpoint": f"127.0.0.1:{query_grpc}"}},
-            "jaeger_storage": {"backends": {"memstore": {"memory": {"max_traces": 100000}}}},
-        },
-        "receivers": {"otlp": {"protocols": {"grpc": {"endpoint": f"127.0.0.1:{grpc}"},
-                                             "http": {"endpoint": f"127.0.0.1:{http}"}}}},
-        "processors": {"batch": {"timeout": "100ms"}},
-        "exporters": {"jaeger_storage_exporter": {"trace_storage": "memstore"}},
-    }
+def jaeger_env(grpc: int, http: int, query_http: int, query_grpc: int, health: int) -> dict[str, str]:
+    """Environment for collector-config/stack/jaeger-v2.yaml."""
+    return {"JAEGER_OTLP_GRPC_LISTEN": f"127.0.0.1:{grpc}", "JAEGER_OTLP_HTTP_LISTEN": f"127.0.0.1:{http}",
+            "JAEGER_QUERY_HTTP_LISTEN": f"127.0.0.1:{query_http}",
+            "JAEGER_QUERY_GRPC_LISTEN": f"127.0.0.1:{query_grpc}", "JAEGER_HEALTH_LISTEN": f"127.0.0.1:{health}"}
 
 
 @dataclass(frozen=True)
@@ -390,9 +373,8 @@ class Jaeger(_Managed):
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         grpc, http, qhttp, qgrpc, health = (free_port() for _ in range(5))
-        cfg = workdir / f"{name}.yaml"
-        cfg.write_text(yaml.safe_dump(jaeger_config(grpc, http, qhttp, qgrpc, health), sort_keys=False))
-        proc = _spawn(name, [str(bins.jaeger), "--config", str(cfg)], workdir)
+        proc = _spawn(name, [str(bins.jaeger), "--config", str(JAEGER_CONFIG)], workdir,
+                      jaeger_env(grpc, http, qhttp, qgrpc, health))
         _wait_healthy(proc, f"http://127.0.0.1:{health}/status", timeout)
         _wait_healthy(proc, f"http://127.0.0.1:{qhttp}/api/services", timeout)
         return cls(proc, f"127.0.0.1:{grpc}", f"http://127.0.0.1:{http}", f"http://127.0.0.1:{qhttp}")
