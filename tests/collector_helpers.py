@@ -31,12 +31,15 @@ HONEYCOMB_DIR = ALERTS_DIR / "honeycomb"
 K8S_DIR = CONFIG_DIR / "k8s"
 
 
-# The otelcol-contrib / otelcol-k8s v0.159.0 release manifests (component lists), kept in the repo so the
-# tests need nothing from outside the checkout.
 SHARED_DATA = ROOT / "tests" / "data"
+#: The tested release: the components of collector-config/builder-config.yaml (core/contrib v0.161.0) as the
+#: built binary lists them (`scripts/stack.sh components`; tests/test_stack_validate.py keeps it current).
+DIST_COMPONENTS = SHARED_DATA / "otelcol-openai-scopes-v0.161.0-components.yaml"
+TARGET_VERSION = "0.161.0"
+#: The newest otelcol-contrib / otelcol-k8s release manifests available offline (v0.159.0; the v0.161.0
+#: manifests are not): used only for "which official distribution carries these component types".
 CONTRIB_MANIFEST = SHARED_DATA / "otelcol-contrib-v0.159.0-manifest.yaml"
 K8S_MANIFEST = SHARED_DATA / "otelcol-k8s-v0.159.0-manifest.yaml"
-TARGET_VERSION = "0.159.0"
 
 # Standalone configs (each one runs on its own) and the backend overlays applied with a second --config.
 STANDALONE = ("base.yaml", "agent.yaml", "gateway.yaml")
@@ -55,8 +58,9 @@ CONTRACT_ATTRIBUTES: frozenset[str] = frozenset(contract.SPAN_ATTRIBUTES) | froz
 #: instance). Imported from the semantic-conventions package, not retyped.
 RESOURCE_ATTRIBUTES: frozenset[str] = frozenset({SERVICE_NAME, SERVICE_NAMESPACE, SERVICE_INSTANCE_ID})
 #: The one name no package defines: the resource attribute the signal_to_metrics connector adds to
-#: what it produces ("signaltometrics." + service.instance.id, see its README "Single writer").
-COLLECTOR_ATTRIBUTES: frozenset[str] = frozenset({"signaltometrics." + SERVICE_INSTANCE_ID})
+#: what it produces ("signal_to_metrics." + service.instance.id since the type became signal_to_metrics;
+#: seen on the real v0.161.0 output, tests/test_stack.py).
+COLLECTOR_ATTRIBUTES: frozenset[str] = frozenset({"signal_to_metrics." + SERVICE_INSTANCE_ID})
 ALLOWED_ATTRIBUTES = CONTRACT_ATTRIBUTES | RESOURCE_ATTRIBUTES | COLLECTOR_ATTRIBUTES
 
 #: The span-derived counter computed by signal_to_metrics: the contract's counter name with a
@@ -143,7 +147,8 @@ FORBIDDEN_TYPES = {
     ("connectors", "spanmetrics"),
     ("connectors", "signaltometrics"),
     ("connectors", "count"),
-    # deltatocumulative is the type in the processor's upstream metadata.yaml (no snake_case rename seen)
+    # v0.161.0 logs '"deltatocumulative" alias is deprecated; use "delta_to_cumulative"' (seen on the real binary)
+    ("processors", "deltatocumulative"),
     ("processors", "batch"),
     ("processors", "routing"),
 }
@@ -168,6 +173,12 @@ def manifest_modules(path: Path) -> dict[str, set[str]]:
             names.add(last)
         out[cls] = names
     return out
+
+
+def distribution_types(path: Path = DIST_COMPONENTS) -> dict[str, set[str]]:
+    """Per class, the component type names a built distribution lists (`otelcol components` output)."""
+    doc = load_yaml(path)
+    return {cls: {c["name"] for c in doc.get(cls) or []} for cls in CLASSES}
 
 
 def component_type(component_id: str) -> str:
@@ -343,7 +354,7 @@ def scrub_problems(cfg: dict[str, Any]) -> list[str]:
         fans_out = len(p.get("exporters") or []) > 1 or any(e in connectors for e in p.get("exporters") or [])
         if fans_out and pid not in scrubbed:
             problems.append(f"{pid}: fans out before redaction")
-        routes = [e for e in p.get("exporters") or [] if component_type(e) == "routing"]
+        routes = [e for e in p.get("exporters") or [] if component_type(e) in ("routing", "forward")]
         if routes and not any(component_type(x) in SCRUB_PROCESSORS for x in p.get("processors") or []):
             problems.append(f"{pid}: feeds {routes} without a redaction processor in the same pipeline")
     return problems

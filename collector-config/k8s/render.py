@@ -19,7 +19,7 @@ import yaml
 
 HERE = Path(__file__).resolve().parent
 CONFIGS = HERE.parent
-VERSION = "0.159.0"
+VERSION = "0.161.0"
 NAMESPACE = "observability"
 
 HEADER = (
