@@ -294,6 +294,7 @@ class Collector(_Managed):
     health_url: str
     telemetry_url: str  # the Collector's own metrics, http://.../metrics
     configs: list[Path] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)  # what start() added to the environment (restart())
 
     @classmethod
     def start(cls, bins: Binaries, workdir: PathLike, configs: Sequence[PathLike],
@@ -316,7 +317,21 @@ class Collector(_Managed):
         health_url = f"http://127.0.0.1:{health}/"
         _wait_healthy(proc, health_url, timeout)
         return cls(proc, f"127.0.0.1:{grpc}", f"http://127.0.0.1:{http}", f"127.0.0.1:{prom}", health_url,
-                   f"http://127.0.0.1:{telemetry}/metrics", paths)
+                   f"http://127.0.0.1:{telemetry}/metrics", paths, full_env)
+
+    def restart(self, kill: bool = False, timeout: float = 30.0) -> None:
+        """Stop this process (SIGTERM, or SIGKILL with ``kill``) and start the same argv, environment and
+        ports again (fault tests: queues that must survive a restart). The new log is ``<name>.<n>.log``."""
+        if kill and self.process.alive():
+            self.process.popen.kill()
+            self.process.popen.wait(10)
+        self.process.stop()
+        old = self.process
+        n = 1
+        while (old.log_path.parent / f"{old.name}.{n}.log").exists():
+            n += 1
+        self.process = _spawn(f"{old.name}.{n}", list(old.popen.args), old.log_path.parent, self.env)
+        _wait_healthy(self.process, self.health_url, timeout)
 
     @staticmethod
     def validate(bins: Binaries, configs: Sequence[PathLike],
