@@ -1,4 +1,9 @@
-"""The ``otel-openai-scopes`` command: demo, report, doctor, fingerprint and the fake server."""
+"""The ``otel-openai-scopes`` commands: demo, report, doctor, fingerprint and the fake server.
+
+Every user mistake (a missing or unwritable path, a port in use, a negative duration, no key) ends in one
+line on stderr and exit code 2, never a traceback. Loaded by :func:`otel_openai_scopes.tools.cli.main`
+once the ``cli`` extra is known to be installed.
+"""
 
 from __future__ import annotations
 
@@ -6,58 +11,128 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 import typer
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+from .cli import EXIT_USAGE
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Explain OpenAI 'Missing scopes' 401s with OpenTelemetry.")
+
+KEY_ENV_HELP = "NAME of the environment variable holding the key (never the key itself)."
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    """One line on stderr, then exit: how every user mistake ends."""
+    typer.echo(message, err=True)
+    raise typer.Exit(code)
+
+
+def positive(name: str, value: float, allow_zero: bool = False) -> float:
+    if value != value or value < 0 or (value == 0 and not allow_zero) or value == float("inf"):
+        fail(f"{name} must be {'>= 0' if allow_zero else '> 0'} (got {value:g}).")
+    return value
+
+
+def writable_file(option: str, path: Path) -> Path:
+    """``path`` can be created or overwritten: its directory exists (or can be made) and is writable."""
+    if path.exists() and path.is_dir():
+        fail(f"{option} {path}: is a directory, not a file.")
+    parent = path.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"{option} {path}: cannot create its directory {parent}: {exc.strerror or exc}.")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        fail(f"{option} {path}: not writable.")
+    return path
+
+
+def _no_html(html: Optional[Path]) -> bool:
+    # typer turns --html '' into Path('.'): that, like no value, means no report
+    return html is None or str(html) in ("", ".")
 
 
 @app.command()
 def demo(
     out: Path = typer.Option(Path("demo-output/telemetry.jsonl"), help="OTLP JSON lines file to write."),
     html: Optional[Path] = typer.Option(Path("demo-output/report.html"), help="HTML report to write ('' for none)."),
-    time_scale: float = typer.Option(1.0, help="Stretch (>1) or shrink (<1) the replay's phases."),
+    time_scale: float = typer.Option(1.0, help="Stretch (>1) or shrink (<1) the replay's phases (> 0)."),
     console_spans: bool = typer.Option(False, "--console-spans", help="Also print every span as JSON."),
 ) -> None:
     """Replay the seed incident (platform window, then a corrupted shared client) and diagnose it."""
+    positive("--time-scale", time_scale)
+    writable_file("--out", out)
+    html_path = None if _no_html(html) else writable_file("--html", html)  # type: ignore[arg-type]
     from .demo import run_demo
 
-    # typer turns --html '' into Path('.'): that, like no value, means no report
-    run_demo(out, html if html is not None and str(html) not in ("", ".") else None, time_scale, console_spans)
+    run_demo(out, html_path, time_scale, console_spans)
 
 
 @app.command()
 def report(
-    files: List[Path] = typer.Argument(..., exists=True, dir_okay=False, help="OTLP JSON lines files."),
-    html: Optional[Path] = typer.Option(None, help="Also write an HTML report here."),
-    gap: float = typer.Option(60.0, help="Seconds without errors that close a window."),
+    files: List[Path] = typer.Argument(..., help="OTLP JSON lines files, plain or gzip (ours, or a Collector "
+                                       "file exporter's), from any number of processes."),
+    html: Optional[Path] = typer.Option(None, help="Also write an HTML timeline here."),
+    as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON (schema in the README) "
+                                 "instead of tables."),
+    gap: float = typer.Option(60.0, help="Seconds without errors that close a window (> 0)."),
 ) -> None:
-    """Timeline and diagnoses of scope errors from exported telemetry (one or many processes)."""
-    from .report import analyze_files, render_terminal, write_html
+    """Scope-error windows across processes, with a fleet-wide verdict per window.
 
-    analysis = analyze_files(files, gap_seconds=gap)
-    render_terminal(analysis)
-    if html:
-        typer.echo(f"HTML report: {write_html(analysis, html)}")
+    Exit 0: no scope error found; 1: scope errors found; 2: nothing readable (the reason is printed) or a
+    usage error.
+    """
+    positive("--gap", gap)
+    for f in files:
+        if not f.exists():
+            fail(f"report: {f}: no such file.")
+        if f.is_dir():
+            fail(f"report: {f}: is a directory (give the files in it).")
+    html_path = None if _no_html(html) else writable_file("--html", html)  # type: ignore[arg-type]
+    from .otlp_json import UnreadableFile
+    from .report import EXIT_UNREADABLE, analyze_files, exit_code, nothing_readable, render_terminal, write_html
+    from .report import write_json
+
+    try:
+        analysis = analyze_files(files, gap_seconds=gap)
+    except UnreadableFile as exc:
+        fail(f"report: {exc}")
+    problem = nothing_readable(analysis)
+    for warning in analysis.warnings:
+        typer.echo(warning, err=True)
+    if as_json:
+        write_json(analysis, sys.stdout, problem)
+    if problem is not None:
+        fail(f"report: {problem}", EXIT_UNREADABLE)
+    if not as_json:
+        render_terminal(analysis)
+    if html_path is not None:
+        try:
+            written = write_html(analysis, html_path)
+        except OSError as exc:
+            fail(f"report: cannot write {html_path}: {exc.strerror or exc}")
+        typer.echo(f"HTML report: {written}", err=as_json)
+    raise typer.Exit(exit_code(analysis))
 
 
 @app.command()
 def fingerprint(
-    env: str = typer.Option("OPENAI_API_KEY", help="Environment variable holding the key."),
+    key_env: str = typer.Option("OPENAI_API_KEY", "--key-env", help=KEY_ENV_HELP),
+    env: Optional[str] = typer.Option(None, "--env", hidden=True, help="Old name of --key-env."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input instead."),
 ) -> None:
     """Print the fingerprint and hint spans carry for a key (read from the environment or stdin, never argv)."""
     from ..config import Settings
     from ..fingerprint import describe
+    from .doctor import UsageError, read_key
 
-    key = sys.stdin.readline().strip() if stdin else os.environ.get(env, "").strip()
-    if not key:
-        typer.echo(f"no key: set {env} or pass --stdin", err=True)
-        raise typer.Exit(2)
-    settings = Settings.load()
-    secret = settings.fingerprint_key
+    try:
+        key = read_key(env or key_env, stdin, os.environ)
+    except UsageError as exc:
+        fail(f"fingerprint: {exc}")
+    secret = Settings.load().fingerprint_key
     cred = describe(key, secret)
     typer.echo(f"fingerprint {cred.fingerprint}")
     typer.echo(f"hint        {cred.hint}")
@@ -67,8 +142,8 @@ def fingerprint(
 
 @app.command()
 def doctor(
-    key_env: str = typer.Option("OPENAI_API_KEY", "--key-env",
-                                help="NAME of the environment variable holding the key (never the key itself)."),
+    key_env: str = typer.Option("OPENAI_API_KEY", "--key-env", help=KEY_ENV_HELP),
+    env: Optional[str] = typer.Option(None, "--env", hidden=True, help="Alias of --key-env."),
     stdin: bool = typer.Option(False, "--stdin", help="Read the key from standard input instead."),
     base_url: Optional[str] = typer.Option(None, "--base-url", help="API base URL (default: $OPENAI_BASE_URL, "
                                            "else the SDK's)."),
@@ -76,45 +151,69 @@ def doctor(
                                                "(default: $OPENAI_ORG_ID)."),
     project: Optional[str] = typer.Option(None, "--project", help="OpenAI-Project header (default: $OPENAI_PROJECT_ID)."),
     repeat: int = typer.Option(1, "--repeat", help="Attempts (0: until interrupted, a canary)."),
-    interval: float = typer.Option(10.0, "--interval", help="Seconds between the starts of attempts."),
+    interval: float = typer.Option(10.0, "--interval", help="Seconds between the starts of attempts (>= 0)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Append telemetry here as OTLP JSON lines."),
     model_request: bool = typer.Option(False, "--model-request",
                                        help="Also probe model.request with one free moderation (a POST)."),
-    timeout: float = typer.Option(15.0, "--timeout", help="Seconds per request."),
+    timeout: float = typer.Option(15.0, "--timeout", help="Seconds per request (> 0)."),
 ) -> None:
-    """Probe which scopes a key has with read-only requests; exit 0 all granted, 1 missing, 3 flapping,
-    4 inconclusive, 2 usage error. The key comes from the environment or stdin, never argv."""
+    """Probe which scopes a key has with read-only requests.
+
+    Exit 0 all granted, 1 missing, 3 flapping, 4 inconclusive, 5 key rejected (invalid_api_key), 6 server
+    unreachable, 2 usage error. The key comes from the environment or stdin, never argv.
+    """
+    if out is not None:
+        writable_file("--out", out)
     from .doctor import run_doctor
 
-    raise typer.Exit(run_doctor(key_env=key_env, use_stdin=stdin, base_url=base_url, organization=organization,
-                                project=project, repeat=repeat, interval=interval, out=out,
-                                model_request=model_request, timeout=timeout))
+    raise typer.Exit(run_doctor(key_env=env or key_env, use_stdin=stdin, base_url=base_url,
+                                organization=organization, project=project, repeat=repeat, interval=interval,
+                                out=out, model_request=model_request, timeout=timeout))
 
 
-@app.command("fake-server")
+FAKE_SERVER_HELP = """Run the fake OpenAI API on 127.0.0.1 (try the instrumentation without a real key).
+
+Keys in the --key-env variables get every scope; any other key gets 401 invalid_api_key.
+
+Control API (POST a JSON body to the same host and port; each answers with request counts):
+
+  /__fake__/grant {"key": K, "scopes": ["api.threads.read", ...], "organization": O, "project": P}
+  (scopes default to every scope)
+
+  /__fake__/lose_scope {"key": K or "*", "scope": S, "start": EPOCH_SECONDS, "duration": SECONDS,
+  "probability": 0..1} (K loses S on that fraction of its calls in that window: script a platform flap)
+
+  /__fake__/reset {} (forget windows, scripted answers and counts)
+
+  /__fake__/accept_any_key {"enabled": true} (every unknown key gets every scope)
+
+  /__fake__/stats {} (counts only)
+
+Example: curl -s localhost:8787/__fake__/lose_scope -d '{"key": "*", "scope": "api.threads.read",
+"duration": 60, "probability": 0.5}'
+"""
+
+
+@app.command("fake-server", help=FAKE_SERVER_HELP)
 def fake_server(
-    port: int = typer.Option(8787, help="Port on 127.0.0.1."),
-    key_env: List[str] = typer.Option(["OPENAI_API_KEY"], help="Env vars whose keys get every scope."),
+    port: int = typer.Option(8787, min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
+    key_env: List[str] = typer.Option(["OPENAI_API_KEY"], "--key-env", help="NAMEs of environment variables whose "
+                                      "keys get every scope (repeatable)."),
 ) -> None:
-    """Run the fake OpenAI API on 127.0.0.1 (for trying the instrumentation without a real key)."""
     from .fake_server import FakeOpenAI
 
-    fake = FakeOpenAI(port=port).start()
+    try:
+        fake = FakeOpenAI(port=port).start()
+    except OSError as exc:
+        fail(f"fake-server: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}")
     for name in key_env:
         if os.environ.get(name):
             fake.grant(os.environ[name])
-    typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST /__fake__/grant, /__fake__/lose_scope)")
+    typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST /__fake__/grant, /__fake__/lose_scope, "
+               "/__fake__/reset, /__fake__/stats; see --help)")
     sys.stdout.flush()
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         fake.stop()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()

@@ -24,7 +24,9 @@ Exit codes (:func:`exit_code`), most urgent first when several apply:
 * 3 (:data:`EXIT_FLAPPING`): some family flapped: ok on some attempts, missing on others;
 * 1 (:data:`EXIT_MISSING`): some family was missing on every attempt that got a verdict;
 * 4 (:data:`EXIT_INCONCLUSIVE`): nothing missing, but some probed family never got a verdict;
-* 2 (:data:`EXIT_USAGE`): usage error (no key, a key-like ``--key-env``, bad options);
+* 5 (:data:`EXIT_KEY_REJECTED`): no verdict, because every answer was ``401 invalid_api_key``;
+* 6 (:data:`EXIT_UNREACHABLE`): no verdict, because no request got an answer (connection errors, timeouts);
+* 2 (:data:`EXIT_USAGE`): usage error (no key, a key-like ``--key-env``, a malformed base URL, bad options);
 * 0 (:data:`EXIT_OK`): every probed family was granted on every attempt with a verdict.
 
 The key comes from an environment variable or stdin, never argv, and is never printed: only its
@@ -70,13 +72,20 @@ EXIT_MISSING = 1
 EXIT_USAGE = 2
 EXIT_FLAPPING = 3
 EXIT_INCONCLUSIVE = 4
+EXIT_KEY_REJECTED = 5
+EXIT_UNREACHABLE = 6
 EXIT_MEANING = {
     EXIT_OK: "every probed scope granted",
     EXIT_MISSING: "scope missing",
     EXIT_USAGE: "usage error",
     EXIT_FLAPPING: "scope flapping",
     EXIT_INCONCLUSIVE: "inconclusive (errors, no scope verdict)",
+    EXIT_KEY_REJECTED: "key rejected (invalid_api_key)",
+    EXIT_UNREACHABLE: "server unreachable",
 }
+# Why an ERROR outcome gave no verdict, when every answer says the same (one verdict line, exit 5 or 6).
+REJECTED = "rejected"
+UNREACHABLE = "unreachable"
 
 SYMBOL = {OK: "+", MISSING: "X", ERROR: "!", NA: "-", SKIPPED: "-"}
 STYLE = {OK: "green", MISSING: "bold red", ERROR: "yellow", NA: "dim", SKIPPED: "dim"}
@@ -138,6 +147,7 @@ class Judgement:
     status: int = 0  # HTTP status, 0 when there was no response
     missing_scopes: tuple[str, ...] = ()
     detail: str = ""
+    cause: str = ""  # REJECTED, UNREACHABLE or "" (ERROR outcomes only)
 
 
 def judge(status: int, body: Any = None, absent_id: bool = False, *secrets: str | None) -> Judgement:
@@ -153,8 +163,15 @@ def judge(status: int, body: Any = None, absent_id: bool = False, *secrets: str 
     if info is not None and info.code:
         text += f" {info.code}"
     if info is not None and info.message:
-        text += f": {info.message}"
-    return Judgement(ERROR, status, (), safe_message(text, *secrets, limit=200))
+        text += f" - {info.message}"
+    cause = REJECTED if info is not None and status in (401, 403) and info.code == "invalid_api_key" else ""
+    # parse_error masked code and message already: masking the joined text again would mask its words
+    return Judgement(ERROR, status, (), _bounded(text, 200), cause)
+
+
+def _bounded(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def judge_failure(exc: BaseException, absent_id: bool = False, *secrets: str | None) -> Judgement:
@@ -162,7 +179,9 @@ def judge_failure(exc: BaseException, absent_id: bool = False, *secrets: str | N
     status = getattr(exc, "status_code", None)
     if isinstance(status, int) and status:
         return judge(status, getattr(exc, "body", None), absent_id, *secrets)
-    return Judgement(ERROR, 0, (), safe_message(f"{type(exc).__name__}: {exc}", *secrets, limit=200))
+    name = type(exc).__name__
+    cause = UNREACHABLE if "Connection" in name or "Timeout" in name or isinstance(exc, OSError) else ""
+    return Judgement(ERROR, 0, (), safe_message(f"{name}: {exc}", *secrets, limit=200), cause)
 
 
 # ---- across attempts -------------------------------------------------------------------------------
@@ -185,6 +204,15 @@ def family_verdict(counts: Mapping[str, int]) -> str:
 def flapping(history: Mapping[str, Iterable[str]]) -> list[str]:
     """Families whose outcomes include both ok and missing, in the given order."""
     return [family for family, outcomes in history.items() if family_verdict(Counter(outcomes)) == FLAPPING]
+
+
+def common_cause(states: Sequence["FamilyState"]) -> str:
+    """REJECTED or UNREACHABLE when every probe that was sent failed for that one reason, else ""."""
+    sent = [st for st in states if st.enabled and st.call is not None and sum(st.counts.values())]
+    if not sent or any(st.counts[OK] or st.counts[MISSING] for st in sent):
+        return ""
+    causes = {cause for st in sent for cause in st.causes}
+    return causes.pop() if len(causes) == 1 and causes <= {REJECTED, UNREACHABLE} else ""
 
 
 def exit_code(verdicts: Iterable[str]) -> int:
@@ -250,13 +278,29 @@ def resolve_call(client: Any, probe: Probe) -> tuple[str, Callable[..., Any]] | 
 
 
 def display_url(url: str) -> str:
-    """A base URL without any user:password part."""
-    parts = urlsplit(url)
+    """A base URL without any user:password part, query or fragment (they may carry credentials)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(malformed URL, not shown)"
     if parts.username or parts.password:
         host = parts.hostname or ""
-        netloc = host + (f":{parts.port}" if parts.port else "")
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
+        parts = parts._replace(netloc=host + (f":{port}" if port else ""))
+    return urlunsplit(parts._replace(query="", fragment=""))
+
+
+def check_base_url(url: str) -> None:
+    """Raise UsageError unless ``url`` is an http(s) URL with a host and a valid port."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise UsageError("the base URL is malformed (not shown: it may hold credentials): use "
+                         "http(s)://HOST[:PORT]/v1 (from --base-url or OPENAI_BASE_URL).") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UsageError(f"the base URL ({display_url(url)}) is not an http(s) URL with a host: use "
+                         "http(s)://HOST[:PORT]/v1 (from --base-url or OPENAI_BASE_URL).")
 
 
 # ---- state of a run ------------------------------------------------------------------------------------
@@ -270,6 +314,7 @@ class FamilyState:
     history: deque = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
     missing_scopes: Counter = field(default_factory=Counter)
     last_error: str = ""
+    causes: Counter = field(default_factory=Counter)  # ERROR outcomes by cause
     diagnosis: str = ""
     request_ids: deque = field(default_factory=lambda: deque(maxlen=MAX_REQUEST_IDS))
 
@@ -288,6 +333,7 @@ class FamilyState:
                 self.request_ids.append(request_id)
         elif j.outcome == ERROR:
             self.last_error = j.detail
+            self.causes[j.cause] += 1
 
 
 def _span_facts(telemetry: Any) -> tuple[str, str]:
@@ -429,6 +475,9 @@ def run_doctor(
         if interval < 0 or timeout <= 0:
             raise UsageError("--interval must be >= 0 and --timeout > 0.")
         key = read_key(key_env, use_stdin, environ, stdin)
+        url = base_url or environ.get("OPENAI_BASE_URL") or ""
+        if url:
+            check_base_url(url)
     except UsageError as exc:
         err_console.print(f"doctor: {exc}", highlight=False, markup=False, soft_wrap=True)
         return EXIT_USAGE
@@ -513,8 +562,21 @@ def run_doctor(
     if interrupted:
         console.print(f"interrupted after {attempts} attempt(s)")
     render_matrix(console, states, max(attempts, 1))
-    for style, text in _summary_lines(states, attempts):
-        console.print(text, style=style, highlight=False, markup=False)
+    common = common_cause(states)
+    if common == REJECTED:
+        n = sum(st.counts[ERROR] for st in states)
+        console.print(f"KEY REJECTED: every probe ({n} requests) was answered 401 invalid_api_key: the key is wrong, "
+                      "revoked, or belongs to another organization, project or base URL. No scope can be judged "
+                      "with it.", style="bold red", highlight=False, markup=False)
+    elif common == UNREACHABLE:
+        n = sum(st.counts[ERROR] for st in states)
+        last = next((st.last_error for st in states if st.last_error), "")
+        console.print(f"UNREACHABLE: no answer from {display_url(str(client.base_url))} to any of {n} probe requests "
+                      f"({last}): check --base-url / OPENAI_BASE_URL, the proxy and the network.",
+                      style="bold red", highlight=False, markup=False)
+    else:
+        for style, text in _summary_lines(states, attempts):
+            console.print(text, style=style, highlight=False, markup=False)
     if attempts == 1:
         console.print("One attempt cannot show flapping: use --repeat N --interval SECONDS to watch the key.",
                       highlight=False)
@@ -526,5 +588,9 @@ def run_doctor(
     if where:
         console.print("Telemetry " + " and ".join(where), highlight=False, markup=False)
     code = exit_code(st.verdict for st in states)
+    if code == EXIT_INCONCLUSIVE and common == REJECTED:
+        code = EXIT_KEY_REJECTED
+    elif code == EXIT_INCONCLUSIVE and common == UNREACHABLE:
+        code = EXIT_UNREACHABLE
     console.print(f"exit {code}: {EXIT_MEANING[code]}", highlight=False)
     return code

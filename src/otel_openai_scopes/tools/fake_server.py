@@ -498,12 +498,21 @@ class _Handler(BaseHTTPRequestHandler):
     # -- control ---------------------------------------------------------------------------------
     def _control(self, path: str, body: bytes) -> None:
         fake = self.server_state
-        data = json.loads(body) if body else {}
+        try:
+            data = json.loads(body) if body else {}
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            return self._control_action(fake, path, data)
+        except (ValueError, KeyError, TypeError) as exc:  # a bad control request: say so, no traceback
+            missing = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+            return self._send(400, {"error": f"bad control request for {path}: {missing}"})
+
+    def _control_action(self, fake: FakeOpenAI, path: str, data: dict[str, Any]) -> None:
         if path == "/__fake__/grant":
             fake.grant(data["key"], data.get("scopes", [ALL]), data.get("organization"), data.get("project"))
         elif path == "/__fake__/lose_scope":
-            fake.lose_scope(data["key"], data["scope"], data.get("start"), data.get("duration", 3600.0),
-                            data.get("probability", 1.0))
+            fake.lose_scope(str(data["key"]), str(data["scope"]), data.get("start"),
+                            float(data.get("duration", 3600.0)), float(data.get("probability", 1.0)))
         elif path == "/__fake__/reset":
             fake.reset()
         elif path == "/__fake__/accept_any_key":

@@ -1,34 +1,39 @@
-"""OTLP JSON lines: the format the Collector's file exporter writes, written and read here.
+"""OTLP JSON lines: the format the Collector's ``file`` exporter writes, written and read here.
 
-The demo writes its telemetry in this format so that ``report`` reads the demo's own output and a
-Collector's ``file`` exporter output alike, from one or many processes.
+Writing: spans through :class:`~otel_openai_scopes.tools.otlp_file.OpenAIScopesFileSpanExporter` (also the
+``openai_scopes_file`` entry point), metrics through :class:`OtlpJsonFileMetricExporter` (the demo's).
+
+Reading (:class:`SpanReader`): plain or gzip files, one ``{"resourceSpans": [...]}`` document per line,
+from any number of processes. Every line is counted: read, another signal (metrics, logs), or unreadable
+with a reason; when a file yields no span at all, :func:`why_unreadable` says what it looks like instead
+(console-exporter output, binary data, a Collector ``format: proto`` or zstd file, a cut-off export), so the
+report never turns "I could not read your file" into an all-clear.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import threading
-from dataclasses import dataclass
+import gzip
+import os
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import IO, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
 
-from google.protobuf.json_format import MessageToDict
-from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.metrics.export import (
-    MetricExporter,
-    MetricExportResult,
-    MetricsData,
-)
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+import msgspec
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
+
+from .otlp_file import AppendOnlyFile, OpenAIScopesFileSpanExporter
+
+# The demo's and tests' name for the span exporter.
+OtlpJsonFileSpanExporter = OpenAIScopesFileSpanExporter
 
 _ID_KEYS = ("traceId", "spanId", "parentSpanId")
 
 
 def _hex_ids(obj: Any) -> Any:
     """protobuf's JSON mapping writes ids as base64; OTLP/JSON wants lowercase hex."""
+    import base64
+
     if isinstance(obj, dict):
         for k, v in list(obj.items()):
             if k in _ID_KEYS and isinstance(v, str) and v:
@@ -41,60 +46,100 @@ def _hex_ids(obj: Any) -> Any:
     return obj
 
 
-class _LineWriter:
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._file = open(self.path, "a", encoding="utf-8")
-
-    def write(self, message: Any) -> None:
-        line = json.dumps(_hex_ids(MessageToDict(message)), separators=(",", ":"))
-        with self._lock:
-            self._file.write(line + "\n")
-            self._file.flush()
-
-    def close(self) -> None:
-        with self._lock:
-            if not self._file.closed:
-                self._file.close()
-
-
-class OtlpJsonFileSpanExporter(SpanExporter):
-    """Appends one ``{"resourceSpans": [...]}`` line per export."""
-
-    def __init__(self, path: str | Path) -> None:
-        self._out = _LineWriter(path)
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        self._out.write(encode_spans(spans))
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        self._out.close()
-
-
 class OtlpJsonFileMetricExporter(MetricExporter):
     """Appends one ``{"resourceMetrics": [...]}`` line per export (cumulative)."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: "str | os.PathLike[str]") -> None:
         super().__init__(preferred_temporality={}, preferred_aggregation={})
-        self._out = _LineWriter(path)
+        self._out = AppendOnlyFile(path)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        self._out.write(encode_metrics(metrics_data))
+        from google.protobuf.json_format import MessageToDict
+        from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
+
+        from .otlp_file import dumps_line
+
+        self._out.write_line(dumps_line(_hex_ids(MessageToDict(encode_metrics(metrics_data)))))
         return MetricExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: float = 10_000) -> bool:
         return True
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
-        self._out.close()
+        pass
 
 
-# ---- reading ---------------------------------------------------------------------------------------
-def any_value(v: dict[str, Any]) -> Any:
-    """OTLP/JSON AnyValue -> Python value."""
+# ---- the OTLP/JSON shape, as far as the report reads it (unknown fields are skipped by the decoder) ----
+class _ArrayValue(msgspec.Struct):
+    values: List["_AnyValue"] = msgspec.field(default_factory=list)
+
+
+class _AnyValue(msgspec.Struct):
+    stringValue: Optional[str] = None
+    boolValue: Optional[bool] = None
+    intValue: Union[int, str, None] = None
+    doubleValue: Union[float, str, None] = None
+    arrayValue: Optional[_ArrayValue] = None
+
+
+class _KeyValue(msgspec.Struct):
+    key: str = ""
+    value: _AnyValue = msgspec.field(default_factory=_AnyValue)
+
+
+class _Span(msgspec.Struct):
+    name: str = ""
+    startTimeUnixNano: Union[int, str] = 0
+    endTimeUnixNano: Union[int, str] = 0
+    attributes: List[_KeyValue] = msgspec.field(default_factory=list)
+
+
+class _ScopeSpans(msgspec.Struct):
+    spans: List[_Span] = msgspec.field(default_factory=list)
+
+
+class _Resource(msgspec.Struct):
+    attributes: List[_KeyValue] = msgspec.field(default_factory=list)
+
+
+class _ResourceSpans(msgspec.Struct):
+    resource: _Resource = msgspec.field(default_factory=_Resource)
+    scopeSpans: List[_ScopeSpans] = msgspec.field(default_factory=list)
+
+
+class _Document(msgspec.Struct):
+    resourceSpans: Optional[List[_ResourceSpans]] = None
+    # other signals: skipped unparsed (an empty Raw means absent)
+    resourceMetrics: msgspec.Raw = msgspec.Raw()
+    resourceLogs: msgspec.Raw = msgspec.Raw()
+    resourceProfiles: msgspec.Raw = msgspec.Raw()
+
+
+_DECODER = msgspec.json.Decoder(_Document)
+
+
+def _value(v: _AnyValue) -> Any:
+    if v.stringValue is not None:
+        return v.stringValue
+    if v.intValue is not None:
+        return int(v.intValue)
+    if v.boolValue is not None:
+        return v.boolValue
+    if v.doubleValue is not None:
+        return float(v.doubleValue)
+    if v.arrayValue is not None:
+        return [_value(x) for x in v.arrayValue.values]
+    return None
+
+
+def _attributes(items: List[_KeyValue], keys: Optional[FrozenSet[str]]) -> Dict[str, Any]:
+    if keys is None:
+        return {kv.key: _value(kv.value) for kv in items}
+    return {kv.key: _value(kv.value) for kv in items if kv.key in keys}
+
+
+def any_value(v: Any) -> Any:
+    """OTLP/JSON AnyValue (a parsed dict) -> Python value."""
     if not isinstance(v, dict):
         return v
     for k in ("stringValue", "boolValue", "doubleValue"):
@@ -109,57 +154,255 @@ def any_value(v: dict[str, Any]) -> Any:
     return None
 
 
-def attributes_of(items: list[dict[str, Any]] | None) -> dict[str, Any]:
+def attributes_of(items: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
+    """OTLP/JSON attributes (parsed dicts) -> a flat mapping."""
     return {kv["key"]: any_value(kv.get("value", {})) for kv in items or () if "key" in kv}
 
 
-@dataclass
 class SpanRecord:
     """One span from an OTLP JSON file, flattened to what the report reads."""
 
-    name: str
-    start_ns: int
-    end_ns: int
-    attributes: dict[str, Any]
-    resource: dict[str, Any]
-    source: str = ""
+    __slots__ = ("name", "start_ns", "end_ns", "attributes", "resource", "source")
+
+    def __init__(self, name: str, start_ns: int, end_ns: int, attributes: Dict[str, Any],
+                 resource: Dict[str, Any], source: str = "") -> None:
+        self.name = name
+        self.start_ns = start_ns
+        self.end_ns = end_ns
+        self.attributes = attributes
+        self.resource = resource
+        self.source = source
 
     @property
     def process(self) -> str:
-        pid = self.resource.get("process.pid")
-        inst = self.resource.get("service.instance.id")
-        return str(inst or (f"pid {pid}" if pid else self.source))
+        return process_id(self.resource, self.source)
 
 
-def read_spans(paths: Sequence[str | Path]) -> Iterator[SpanRecord]:
-    """Spans from OTLP JSON lines files (collector file exporter or the demo); bad lines are skipped."""
-    for path in paths:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                line = line.strip()
-                if not line:
+def process_id(resource: Dict[str, Any], source: str) -> str:
+    """Which process emitted a span: ``service.instance.id``, else host and pid, else the file."""
+    inst = resource.get("service.instance.id")
+    if inst:
+        return str(inst)
+    pid = resource.get("process.pid")
+    host = resource.get("host.name")
+    if pid:
+        return f"{host} pid {pid}" if host else f"pid {pid}"
+    return source
+
+
+def process_label(resource: Dict[str, Any], source: str) -> str:
+    """A short human label: service name, pid and host where known."""
+    parts = [str(resource.get("service.name") or "")]
+    if resource.get("process.pid"):
+        parts.append(f"pid {resource['process.pid']}")
+    if resource.get("host.name"):
+        parts.append(f"@{resource['host.name']}")
+    label = " ".join(p for p in parts if p)
+    return label or process_id(resource, source)
+
+
+# ---- reading with accounting ----------------------------------------------------------------------------
+MAX_LINE_BYTES = 64 * 1024 * 1024  # a Collector export request is a few MB; longer lines are skipped, counted
+SNIFF_BYTES = 64 * 1024
+
+NOT_JSON = "not JSON"
+NOT_OTLP = "JSON but not OTLP (no resourceSpans/resourceMetrics/resourceLogs)"
+CUT_OFF = "last line cut off (export still running, or the file was truncated)"
+TOO_LONG = f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
+BINARY = "binary data"
+
+
+@dataclass
+class FileStats:
+    """What one file held: lines read, spans, other signals and unreadable lines by reason."""
+
+    path: str
+    compression: str = ""  # "", "gzip"
+    lines: int = 0
+    spans: int = 0
+    other_signals: int = 0  # metrics, logs, profiles lines (readable, not spans)
+    unreadable: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    problem: str = ""  # why nothing was readable, when that is the case (set by the reader)
+
+    def add_unreadable(self, reason: str) -> None:
+        self.unreadable += 1
+        self.reasons[reason] += 1
+
+
+class UnreadableFile(Exception):
+    """The file cannot be opened or read at all (missing, a directory, permission)."""
+
+
+def _sniff(head: bytes) -> str:
+    """What a file that yielded no OTLP line looks like, from its first bytes."""
+    if not head:
+        return "the file is empty"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return ("zstd-compressed (Collector file exporter with compression: zstd): decompress it first "
+                "(zstd -d FILE), or configure the exporter without compression")
+    if len(head) > 5 and head[0] == 0 and head[4:5] == b"\x0a":
+        return "length-prefixed protobuf (Collector file exporter with format: proto): configure format: json"
+    text = head.decode("utf-8", errors="replace")
+    if b"\x00" in head or text.count("\ufffd") > len(text) // 20:
+        return "binary data, not text"
+    if '"context": {' in text and ('"span_id": "0x' in text or '"trace_id": "0x' in text):
+        return ("this looks like console-exporter output (ConsoleSpanExporter: one pretty-printed span per block), "
+                "not OTLP JSON lines: write the file with --traces_exporter openai_scopes_file or a Collector "
+                "file exporter")
+    if text.lstrip().startswith(("{", "[")):
+        return "JSON, but no line is an OTLP export (resourceSpans)"
+    return "text, but no line is OTLP JSON"
+
+
+def _open(path: Path, stats: FileStats) -> Tuple[IO[bytes], bytes]:
+    try:
+        raw: IO[bytes] = open(path, "rb")
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
+    try:
+        head = raw.read(SNIFF_BYTES)
+        raw.seek(0)
+    except OSError as exc:
+        raw.close()
+        raise UnreadableFile(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head[:2] == b"\x1f\x8b":
+        stats.compression = "gzip"
+        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        try:
+            head = stream.read(SNIFF_BYTES)
+            stream.seek(0)
+        except (OSError, EOFError):
+            pass  # a damaged gzip stream is counted line by line below
+        return stream, head
+    return raw, head
+
+
+def _lines(stream: IO[bytes], stats: FileStats) -> Iterator[Tuple[bytes, bool]]:
+    """(line, complete) pairs; lines over MAX_LINE_BYTES are drained and counted, never held."""
+    while True:
+        try:
+            line = stream.readline(MAX_LINE_BYTES + 1)
+        except (OSError, EOFError, gzip.BadGzipFile):
+            stats.add_unreadable("compressed data damaged or cut off")
+            return
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            stats.lines += 1
+            stats.add_unreadable(TOO_LONG)
+            while line and not line.endswith(b"\n"):
+                line = stream.readline(MAX_LINE_BYTES)
+            continue
+        yield line, line.endswith(b"\n")
+
+
+class SpanReader:
+    """Streams :class:`SpanRecord` from files, counting what it read and what it could not.
+
+    ``keys`` limits the span attributes kept (the report reads a dozen of the thirty); ``None`` keeps all.
+    """
+
+    def __init__(self, paths: Sequence["str | os.PathLike[str]"], keys: Optional[FrozenSet[str]] = None) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.keys = keys
+        self.files: List[FileStats] = []
+
+    @property
+    def spans(self) -> int:
+        return sum(f.spans for f in self.files)
+
+    @property
+    def unreadable_lines(self) -> int:
+        return sum(f.unreadable for f in self.files)
+
+    def __iter__(self) -> Iterator[SpanRecord]:
+        for path in self.paths:
+            stats = FileStats(str(path))
+            self.files.append(stats)
+            yield from self._read(path, stats)
+
+    def _read(self, path: Path, stats: FileStats) -> Iterator[SpanRecord]:
+        stream, head = _open(path, stats)
+        source = str(path)
+        keys = self.keys
+        resources: Dict[bytes, Tuple[Dict[str, Any], str]] = {}
+        with stream:
+            for line, complete in _lines(stream, stats):
+                if not line.strip():
                     continue
+                stats.lines += 1
                 try:
-                    doc = json.loads(line)
-                except ValueError:
+                    doc = _DECODER.decode(line)
+                except msgspec.ValidationError:
+                    stats.add_unreadable(NOT_OTLP)
                     continue
-                for rs in doc.get("resourceSpans", []) if isinstance(doc, dict) else []:
-                    resource = attributes_of(rs.get("resource", {}).get("attributes"))
-                    for ss in rs.get("scopeSpans", []):
-                        for sp in ss.get("spans", []):
-                            yield SpanRecord(
-                                name=sp.get("name", ""),
-                                start_ns=int(sp.get("startTimeUnixNano", 0)),
-                                end_ns=int(sp.get("endTimeUnixNano", 0)),
-                                attributes=attributes_of(sp.get("attributes")),
-                                resource=resource,
-                                source=str(path),
-                            )
+                except msgspec.DecodeError:
+                    stats.add_unreadable(NOT_JSON if complete else CUT_OFF)
+                    continue
+                if doc.resourceSpans is None:
+                    if not (doc.resourceMetrics or doc.resourceLogs or doc.resourceProfiles):
+                        stats.add_unreadable(NOT_OTLP)
+                    else:
+                        stats.other_signals += 1
+                    continue
+                for rs in doc.resourceSpans:
+                    raw_resource = msgspec.json.encode(rs.resource.attributes)
+                    known = resources.get(raw_resource)
+                    if known is None:
+                        attrs = _attributes(rs.resource.attributes, None)
+                        known = (attrs, process_id(attrs, source))
+                        if len(resources) < 4096:
+                            resources[raw_resource] = known
+                    resource = known[0]
+                    for ss in rs.scopeSpans:
+                        for sp in ss.spans:
+                            stats.spans += 1
+                            yield SpanRecord(sp.name, int(sp.startTimeUnixNano), int(sp.endTimeUnixNano),
+                                             _attributes(sp.attributes, keys), resource, source)
+        if not stats.spans:
+            stats.problem = _why(stats, head)
+
+    def warnings(self) -> List[str]:
+        """One line per file with unreadable lines (files that yielded spans), with counts and reasons."""
+        out = []
+        for f in self.files:
+            if f.unreadable and f.spans:
+                reasons = ", ".join(f"{n} {r}" for r, n in f.reasons.most_common())
+                out.append(f"warning: {f.unreadable} of {f.lines} lines unreadable in {f.path} ({reasons}); "
+                           f"{f.spans} spans read from the rest")
+        return out
+
+
+def _why(stats: FileStats, head: bytes) -> str:
+    sniffed = _sniff(head)
+    if sniffed.startswith(("zstd", "length-prefixed", "binary")):
+        return sniffed
+    if stats.other_signals and not stats.unreadable:
+        return f"{stats.other_signals} metrics/logs line(s) but no spans"
+    if stats.lines and set(stats.reasons) == {CUT_OFF}:
+        return "its only line is cut off (a truncated export)"
+    if stats.lines == 0 and stats.unreadable == 0:
+        return "the file is empty" if not head else sniffed
+    if stats.reasons.get(NOT_OTLP, 0) == stats.unreadable and sniffed.startswith("JSON"):
+        return "JSON lines, but none is an OTLP export (resourceSpans)"
+    return sniffed
+
+
+def read_spans(paths: Sequence["str | os.PathLike[str]"]) -> Iterator[SpanRecord]:
+    """Spans from OTLP JSON lines files (collector file exporter or ours), every attribute kept."""
+    return iter(SpanReader(paths))
 
 
 __all__ = [
+    "FileStats",
     "OtlpJsonFileMetricExporter",
     "OtlpJsonFileSpanExporter",
+    "SpanReader",
     "SpanRecord",
+    "UnreadableFile",
+    "attributes_of",
+    "process_id",
+    "process_label",
     "read_spans",
 ]

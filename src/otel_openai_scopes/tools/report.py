@@ -1,273 +1,1001 @@
-"""Incident report from exported telemetry: scope-error windows, their diagnosis, who was involved.
+"""Incident report from exported telemetry: scope-error windows with a fleet-wide verdict.
 
-Reads OTLP JSON lines (the demo's file, or a Collector ``file`` exporter) from one or many
-processes and answers what one process cannot: which keys and clients failed, when, with what
-diagnosis, and whether every process failed at once (platform-side) or only some.
+Reads OTLP JSON lines (our ``openai_scopes_file`` exporter, the demo, a Collector ``file`` exporter; plain or
+gzip) from one or many processes, in one streaming pass whose memory depends on windows, keys, clients and
+processes, never on the number of spans, and answers what one process cannot:
+
+* one window per key and set of missing scopes (errors closer than ``gap`` seconds), across every process,
+  with the processes' own live verdicts kept inside as history;
+* a fleet verdict per window (:func:`fleet_verdict`): same-key successes on the same endpoints anywhere in
+  the fleet during the window make it platform-side even where a process, with no success of its own,
+  said ``unknown`` or ``never_granted``; a key that failed everywhere stays ``never_granted``; errors from
+  mutated clients stay the app's fault;
+* sentences that claim only the evidence counted (:func:`explanation`).
+
+Exit codes of ``report``: 0 no scope error found, 1 scope errors found, 2 nothing readable or a usage error.
 """
 
 from __future__ import annotations
 
 import html
-from bisect import bisect_left, bisect_right
-from collections import Counter, defaultdict
+import json
+import math
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from .. import attributes as A
-from .otlp_json import SpanRecord, read_spans
+from .otlp_json import SpanReader, SpanRecord, process_label
 from .terminal import widen_when_piped
+from .timegrid import DEFAULT_MAX_BUCKETS, Grid, Series
 
-EXPLANATION = {
-    A.DIAGNOSIS_SCOPE_FLAPPING: (
-        "platform-side: the same key, organization, project and host succeeded for this scope shortly before "
-        "and failed now, from clients that were not modified. Not your code; keep the request ids for OpenAI support."
-    ),
-    A.DIAGNOSIS_CLIENT_MUTATED: (
-        "your app: the failing client no longer sends the credentials it was built with (see openai.client.mutated); "
-        "other clients with the original key kept working. Look for code that changes api_key/organization/project "
-        "on a shared client (e.g. a task that swaps it and dies before restoring it)."
-    ),
-    A.DIAGNOSIS_NEVER_GRANTED: (
-        "configuration: this key has not succeeded for this scope and keeps failing: a restricted key without the "
-        "scope, or the key owner's project role lacks the permission."
-    ),
-    A.DIAGNOSIS_UNKNOWN: "not enough evidence yet (first failures with no earlier success or failure history).",
+EXIT_CLEAR = 0
+EXIT_SCOPE_ERRORS = 1
+EXIT_UNREADABLE = 2
+
+SCHEMA = "otel-openai-scopes/report/1"
+
+#: Span attributes the report reads (the reader drops the others as it decodes).
+READ_ATTRIBUTES = frozenset({
+    A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.KEY_HINT, A.SCOPE_ERROR, A.SCOPE_MISSING,
+    A.SCOPE_REQUIRED, A.DIAGNOSIS, A.CLIENT_ID, A.CLIENT_ORIGIN, A.CLIENT_MUTATED, A.REQUEST_ID, A.OPERATION,
+})
+
+MAX_WINDOW_CLIENTS = 50  # clients described per window (all are counted up to MAX_COUNTED)
+MAX_COUNTED = 10_000
+MAX_REQUEST_IDS = 10
+MAX_CLIENT_LANES = 200
+MAX_PROCESS_LANES = 1000
+MAX_KEYS = 1000
+OTHER = "(other)"
+
+VERDICT_COLOUR = {
+    A.DIAGNOSIS_SCOPE_FLAPPING: "#d35400",
+    A.DIAGNOSIS_CLIENT_MUTATED: "#8e44ad",
+    A.DIAGNOSIS_NEVER_GRANTED: "#c0392b",
+    A.DIAGNOSIS_UNKNOWN: "#7f8c8d",
+}
+OK_COLOUR = "#27ae60"
+VERDICT_MEANING = {
+    A.DIAGNOSIS_SCOPE_FLAPPING: "platform-side",
+    A.DIAGNOSIS_CLIENT_MUTATED: "your app (mutated client)",
+    A.DIAGNOSIS_NEVER_GRANTED: "configuration (key or role lacks the scope)",
+    A.DIAGNOSIS_UNKNOWN: "not enough evidence",
 }
 
 
+# ---- lanes: one per key, process and client ------------------------------------------------------------
 @dataclass
-class Window:
-    """A burst of scope errors with one diagnosis for one key."""
+class KeyLane:
+    fingerprint: str
+    hint: str
+    ok: Series
+    calls: int = 0
+    passed: int = 0
+    scope_errors: int = 0
+
+
+@dataclass
+class ProcessLane:
+    id: str
+    label: str
+    ok: Series
+    errors: Series
+    calls: Series
+    total_calls: int = 0
+    total_errors: int = 0
+
+
+@dataclass
+class ClientLane:
+    id: str
+    origin: str
+    process: str
+    ok: Series
+    errors: Series
+    mutated: Set[str] = field(default_factory=set)
+    mutated_first_ns: int = 0
+
+
+@dataclass
+class WindowClient:
+    id: str
+    origin: str
+    process: str
+    errors: int = 0
+    mutated: Set[str] = field(default_factory=set)
+
+
+@dataclass
+class VerdictPhase:
+    """One live verdict the processes gave inside a window: how often, first and last time."""
 
     diagnosis: str
+    errors: int
+    first_ns: int
+    last_ns: int
+
+
+# ---- windows -----------------------------------------------------------------------------------------------
+@dataclass(eq=False)
+class Window:
+    """A burst of scope errors for one key and one set of missing scopes, across processes."""
+
     fingerprint: str
-    hint: str = ""
-    start_ns: int = 0
-    end_ns: int = 0
-    errors: int = 0
-    successes_same_key: int = 0
-    scopes: Counter = field(default_factory=Counter)
-    clients: dict[str, str] = field(default_factory=dict)  # client id -> origin
-    mutated: Counter = field(default_factory=Counter)
-    operations: Counter = field(default_factory=Counter)
-    processes: set[str] = field(default_factory=set)
-    request_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Analysis:
-    spans: int
-    calls_ok: int
-    scope_errors: int
+    scopes: Tuple[str, ...]
     start_ns: int
     end_ns: int
-    windows: list[Window]
-    processes: set[str]
-    by_key: dict[str, list[int]]  # fingerprint -> error counts per bucket
-    by_client: dict[str, list[int]]
-    buckets: int
-    key_hints: dict[str, str]
-    diagnoses: Counter
+    errors_series: Series
+    hint: str = ""
+    errors: int = 0
+    live: Counter = field(default_factory=Counter)
+    live_first: Dict[str, int] = field(default_factory=dict)
+    live_last: Dict[str, int] = field(default_factory=dict)
+    process_diagnoses: Dict[str, Counter] = field(default_factory=dict)
+    clients: Dict[str, WindowClient] = field(default_factory=dict)
+    client_ids: Set[str] = field(default_factory=set)
+    endpoints: Counter = field(default_factory=Counter)
+    operations: Counter = field(default_factory=Counter)
+    mutated_errors: int = 0
+    mutated_fields: Counter = field(default_factory=Counter)
+    request_ids: List[Tuple[int, str]] = field(default_factory=list)
+    # the fleet view, filled by finish()
+    diagnosis: str = A.DIAGNOSIS_UNKNOWN
+    successes_same_key: int = 0
+    successes_other_processes: int = 0
+    processes_succeeding: int = 0
+    processes_seen: int = 0
+    other_clients_ok: int = 0
+    other_clients_ok_calls: int = 0
+
+    @property
+    def processes(self) -> Set[str]:
+        return set(self.process_diagnoses)
+
+    def history(self) -> List[VerdictPhase]:
+        return sorted((VerdictPhase(d, n, self.live_first[d], self.live_last[d]) for d, n in self.live.items()),
+                      key=lambda p: (p.first_ns, p.diagnosis))
+
+    def add(self, span: SpanRecord, process: str) -> None:
+        a = span.attributes
+        self.errors += 1
+        self.start_ns = min(self.start_ns, span.start_ns)
+        self.end_ns = max(self.end_ns, span.end_ns)
+        diagnosis = str(a.get(A.DIAGNOSIS) or A.DIAGNOSIS_UNKNOWN)
+        self.live[diagnosis] += 1
+        if diagnosis not in self.live_first or span.start_ns < self.live_first[diagnosis]:
+            self.live_first[diagnosis] = span.start_ns
+        if span.start_ns > self.live_last.get(diagnosis, -1):
+            self.live_last[diagnosis] = span.start_ns
+        per_process = self.process_diagnoses.get(process)
+        if per_process is None:
+            per_process = self.process_diagnoses[process] = Counter()
+        per_process[diagnosis] += 1
+        mutated = a.get(A.CLIENT_MUTATED) or ()
+        if mutated or diagnosis == A.DIAGNOSIS_CLIENT_MUTATED:
+            self.mutated_errors += 1
+            self.mutated_fields.update(str(m) for m in mutated)
+        cid = str(a.get(A.CLIENT_ID) or "")
+        if len(self.client_ids) < MAX_COUNTED:
+            self.client_ids.add(cid)
+        client = self.clients.get(cid)
+        if client is None and len(self.clients) < MAX_WINDOW_CLIENTS:
+            client = self.clients[cid] = WindowClient(cid, str(a.get(A.CLIENT_ORIGIN) or ""), process)
+        if client is not None:
+            client.errors += 1
+            client.mutated.update(str(m) for m in mutated)
+        self.endpoints[f"{a.get(A.HTTP_METHOD, '')} {a.get(A.TEMPLATE, '')}"] += 1
+        if A.OPERATION in a:
+            self.operations[str(a[A.OPERATION])] += 1
+        rid = a.get(A.REQUEST_ID)
+        if rid and len(self.request_ids) < MAX_REQUEST_IDS:
+            self.request_ids.append((span.start_ns, str(rid)))
+
+    def absorb(self, other: "Window") -> None:
+        """Take in a window that a new error joined to this one."""
+        self.errors += other.errors
+        self.start_ns = min(self.start_ns, other.start_ns)
+        self.end_ns = max(self.end_ns, other.end_ns)
+        self.errors_series.absorb(other.errors_series)
+        self.live.update(other.live)
+        for d, t in other.live_first.items():
+            self.live_first[d] = min(t, self.live_first.get(d, t))
+        for d, t in other.live_last.items():
+            self.live_last[d] = max(t, self.live_last.get(d, t))
+        for p, c in other.process_diagnoses.items():
+            self.process_diagnoses.setdefault(p, Counter()).update(c)
+        for cid, oc in other.clients.items():
+            mine = self.clients.get(cid)
+            if mine is None:
+                if len(self.clients) < MAX_WINDOW_CLIENTS:
+                    self.clients[cid] = oc
+            else:
+                mine.errors += oc.errors
+                mine.mutated |= oc.mutated
+        self.client_ids |= set(list(other.client_ids)[: max(0, MAX_COUNTED - len(self.client_ids))])
+        self.endpoints.update(other.endpoints)
+        self.operations.update(other.operations)
+        self.mutated_errors += other.mutated_errors
+        self.mutated_fields.update(other.mutated_fields)
+        self.request_ids = sorted(self.request_ids + other.request_ids)[:MAX_REQUEST_IDS]
+
+
+class WindowSet:
+    """The windows of one (key, scopes): disjoint, sorted by start; a new error joins every window it is
+    within ``gap`` of (merging them), so the result does not depend on the order spans arrive in."""
+
+    def __init__(self) -> None:
+        self.starts: List[int] = []
+        self.windows: List[Window] = []
+
+    def find(self, start_ns: int, end_ns: int, gap_ns: int) -> Tuple[Optional[Window], List[Window]]:
+        """The window the error [start, end] joins (None: a new one) and the windows merged into it."""
+        i = bisect_right(self.starts, end_ns + gap_ns)
+        j = i
+        while j > 0 and self.windows[j - 1].end_ns + gap_ns >= start_ns:
+            j -= 1
+        if j == i:
+            return None, []
+        keep = self.windows[j]
+        merged = self.windows[j + 1:i]
+        for w in merged:
+            keep.absorb(w)
+        del self.windows[j + 1:i]
+        del self.starts[j + 1:i]
+        return keep, merged
+
+    def insert(self, window: Window) -> None:
+        i = bisect_right(self.starts, window.start_ns)
+        self.starts.insert(i, window.start_ns)
+        self.windows.insert(i, window)
+
+    def refresh(self, window: Window) -> None:
+        """Keep ``starts`` in step after ``window`` grew to the left."""
+        i = next(k for k, w in enumerate(self.windows) if w is window)
+        self.starts[i] = window.start_ns
+
+
+# ---- the fleet verdict (pure) ----------------------------------------------------------------------------
+def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: Dict[str, int]) -> str:
+    """The window's verdict from the whole fleet's evidence.
+
+    Errors all from mutated clients: ``client_mutated`` (the app). Otherwise a same-key success on the
+    same endpoints during the window, or a process that saw one shortly before (its live
+    ``scope_flapping``): ``scope_flapping``. Otherwise, with no success anywhere, ``never_granted`` once a
+    process said so or 3 errors are in; fewer: ``unknown``.
+    """
+    if errors and mutated_errors >= errors:
+        return A.DIAGNOSIS_CLIENT_MUTATED
+    if successes_same_key > 0 or live.get(A.DIAGNOSIS_SCOPE_FLAPPING, 0) > 0:
+        return A.DIAGNOSIS_SCOPE_FLAPPING
+    if live.get(A.DIAGNOSIS_NEVER_GRANTED, 0) > 0 or errors - mutated_errors >= 3:
+        return A.DIAGNOSIS_NEVER_GRANTED
+    return A.DIAGNOSIS_UNKNOWN
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
+
+
+def explanation(w: Window) -> str:
+    """What the verdict means, citing only the evidence counted for this window."""
+    d = w.diagnosis
+    flipped = sum(1 for c in w.process_diagnoses.values()
+                  if d not in c and (A.DIAGNOSIS_UNKNOWN in c or A.DIAGNOSIS_NEVER_GRANTED in c))
+    if d == A.DIAGNOSIS_CLIENT_MUTATED:
+        fields = ", ".join(f for f, _ in w.mutated_fields.most_common()) or "credentials"
+        text = f"your app: the failing client sends other {fields} than it was built with (openai.client.mutated)."
+        if w.other_clients_ok:
+            text += (f" Other clients kept working: {_plural(w.other_clients_ok_calls, 'successful call')} from "
+                     f"{_plural(w.other_clients_ok, 'other client')} meanwhile.")
+        else:
+            text += " No other client made a successful call meanwhile."
+        return text + (" Look for code that changes api_key/organization/project on a shared client (e.g. a task "
+                       "that swaps it and dies before restoring it).")
+    if d == A.DIAGNOSIS_SCOPE_FLAPPING:
+        if w.successes_same_key:
+            text = (f"platform-side: the same key passed the scope check on these endpoints "
+                    f"{_plural(w.successes_same_key, 'time')} during the window")
+            if w.successes_other_processes:
+                text += (f", {w.successes_other_processes} of them in "
+                         f"{_plural(w.processes_succeeding, 'other process')}")
+            text += ", while it failed here."
+        else:
+            text = ("platform-side: a process saw the same key pass the scope check shortly before it failed "
+                    "(its own verdict: scope_flapping).")
+        if flipped:
+            text += (f" {_plural(flipped, 'process')} with no success of its own said unknown/never_granted; "
+                     "the fleet's successes overrule that.")
+        text += (" Not your code (or a permission change still propagating, up to 15-30 min): keep the request ids "
+                 "for OpenAI support.")
+        if w.mutated_errors:
+            text += f" {_plural(w.mutated_errors, 'error')} came from mutated clients (your app)."
+        return text
+    if d == A.DIAGNOSIS_NEVER_GRANTED:
+        text = (f"configuration: the key never passed the scope check on these endpoints in any of the "
+                f"{_plural(w.processes_seen, 'process')} seen during the window: a restricted key without the "
+                "scope, or the key owner's project role lacks the permission.")
+        if w.mutated_errors:
+            text += f" {_plural(w.mutated_errors, 'error')} came from mutated clients (your app)."
+        return text
+    return (f"not enough evidence: {_plural(w.errors, 'error')}, no success of the key on these endpoints anywhere, "
+            "too few failures to call it never granted.")
+
+
+# ---- the analysis -----------------------------------------------------------------------------------------
+@dataclass
+class Analysis:
+    """Everything the report prints: totals, windows with fleet verdicts, lanes for the timeline."""
+
+    grid: Grid
+    gap_ns: int
+    spans: int = 0  # spans read (any instrumentation)
+    calls: int = 0  # OpenAI calls (spans of this instrumentation)
+    calls_ok: int = 0  # 2xx/3xx
+    scope_errors: int = 0
+    start_ns: int = 0
+    end_ns: int = 0
+    windows: List[Window] = field(default_factory=list)
+    keys: Dict[str, KeyLane] = field(default_factory=dict)
+    processes: Dict[str, ProcessLane] = field(default_factory=dict)
+    clients: Dict[str, ClientLane] = field(default_factory=dict)
+    files: List[Any] = field(default_factory=list)  # otlp_json.FileStats
+    warnings: List[str] = field(default_factory=list)
+    # (fingerprint, "METHOD template", process) -> calls that passed the scope check
+    passed: Dict[Tuple[str, str, str], Series] = field(default_factory=dict)
+    endpoint_scopes: Dict[str, Set[str]] = field(default_factory=dict)
+    _sets: Dict[Tuple[str, Tuple[str, ...]], WindowSet] = field(default_factory=dict)
+
+    @property
+    def unreadable_lines(self) -> int:
+        return sum(f.unreadable for f in self.files)
+
+    @property
+    def key_hints(self) -> Dict[str, str]:
+        return {fp: k.hint for fp, k in self.keys.items()}
+
+    def diagnoses(self) -> Counter:
+        """Scope errors per fleet verdict."""
+        out: Counter = Counter()
+        for w in self.windows:
+            out[w.diagnosis] += w.errors
+        return out
 
     def bucket_seconds(self) -> float:
-        return max(1e-9, (self.end_ns - self.start_ns) / 1e9 / self.buckets)
+        return self.grid.width_ns / 1e9
+
+    # -- one span ----------------------------------------------------------------------------------
+    def _process(self, span: SpanRecord) -> ProcessLane:
+        pid = span.process
+        lane = self.processes.get(pid)
+        if lane is None:
+            if len(self.processes) >= MAX_PROCESS_LANES:
+                pid = OTHER
+                lane = self.processes.get(pid)
+            if lane is None:
+                g = self.grid
+                label = process_label(span.resource, span.source) if pid != OTHER else "(more processes)"
+                lane = self.processes[pid] = ProcessLane(pid, label, g.new_series(), g.new_series(), g.new_series())
+        return lane
+
+    def _key(self, fp: str, a: Dict[str, Any]) -> KeyLane:
+        lane = self.keys.get(fp)
+        if lane is None:
+            if len(self.keys) >= MAX_KEYS:
+                fp = OTHER
+                lane = self.keys.get(fp)
+            if lane is None:
+                lane = self.keys[fp] = KeyLane(fp, str(a.get(A.KEY_HINT) or ""), self.grid.new_series())
+        if not lane.hint and a.get(A.KEY_HINT):
+            lane.hint = str(a[A.KEY_HINT])
+        return lane
+
+    def _client(self, a: Dict[str, Any], process: str) -> ClientLane:
+        cid = str(a.get(A.CLIENT_ID) or "")
+        lane = self.clients.get(cid)
+        if lane is None:
+            if len(self.clients) >= MAX_CLIENT_LANES:
+                cid = OTHER
+                lane = self.clients.get(cid)
+            if lane is None:
+                g = self.grid
+                lane = self.clients[cid] = ClientLane(cid, str(a.get(A.CLIENT_ORIGIN) or "") if cid != OTHER else "",
+                                                      process if cid != OTHER else "", g.new_series(), g.new_series())
+        return lane
+
+    def add(self, span: SpanRecord) -> None:
+        self.spans += 1
+        a = span.attributes
+        template = a.get(A.TEMPLATE)
+        method = a.get(A.HTTP_METHOD)
+        if template is None or method is None:
+            return
+        self.calls += 1
+        start = span.start_ns
+        if self.calls == 1 or start < self.start_ns:
+            self.start_ns = start
+        if span.end_ns > self.end_ns:
+            self.end_ns = span.end_ns
+        i = self.grid.index(start)
+        fp = str(a.get(A.KEY_FINGERPRINT) or "")
+        key = self._key(fp, a)
+        key.calls += 1
+        process = self._process(span)
+        process.calls.add(i)
+        process.total_calls += 1
+        client = self._client(a, process.id)
+        endpoint = f"{method} {template}"
+        mutated = a.get(A.CLIENT_MUTATED)
+        if mutated:
+            if not client.mutated or start < client.mutated_first_ns:
+                client.mutated_first_ns = start
+            client.mutated.update(str(m) for m in mutated)
+        if a.get(A.SCOPE_ERROR) is True:
+            self.scope_errors += 1
+            key.scope_errors += 1
+            process.errors.add(i)
+            process.total_errors += 1
+            client.errors.add(i)
+            self._window(span, fp, key.hint, process.id, i)
+            return
+        status = a.get(A.HTTP_STATUS)
+        try:
+            code = int(status or 0)
+        except (TypeError, ValueError):
+            code = 0
+        if 200 <= code < 400:
+            self.calls_ok += 1
+            key.ok.add(i)
+            process.ok.add(i)
+            client.ok.add(i)
+        if 200 <= code < 400 or code == 404:  # 404: the server looked the object up, the scope check passed
+            key.passed += 1
+            series = self.passed.get((key.fingerprint, endpoint, process.id))
+            if series is None:
+                series = self.passed[(key.fingerprint, endpoint, process.id)] = self.grid.new_series()
+                required = a.get(A.SCOPE_REQUIRED) or ()
+                if endpoint not in self.endpoint_scopes:
+                    self.endpoint_scopes[endpoint] = {str(s) for s in required}
+            series.add(i)
+
+    def _window(self, span: SpanRecord, fp: str, hint: str, process: str, i: int) -> None:
+        scopes = tuple(sorted({str(s) for s in span.attributes.get(A.SCOPE_MISSING) or ()}))
+        wset = self._sets.get((fp, scopes))
+        if wset is None:
+            wset = self._sets[(fp, scopes)] = WindowSet()
+        w, merged = wset.find(span.start_ns, span.end_ns, self.gap_ns)
+        for m in merged:
+            self.grid.drop(m.errors_series)
+        if w is None:
+            w = Window(fp, scopes, span.start_ns, span.end_ns, self.grid.new_series(), hint=hint)
+            w.add(span, process)
+            wset.insert(w)
+        else:
+            before = w.start_ns
+            w.add(span, process)
+            if w.start_ns != before or merged:
+                wset.refresh(w)
+        w.errors_series.add(i)
+
+    # -- the fleet view --------------------------------------------------------------------------------
+    def finish(self) -> "Analysis":
+        self.windows = sorted((w for s in self._sets.values() for w in s.windows),
+                              key=lambda w: (w.start_ns, w.fingerprint, w.scopes))
+        g = self.grid
+        for w in self.windows:
+            lo, hi = g.bucket(w.start_ns), g.bucket(w.end_ns)
+            failing = w.processes
+            endpoints = set(w.endpoints)
+            wanted = set(w.scopes)
+            if wanted:
+                endpoints |= {e for e, scopes in self.endpoint_scopes.items() if scopes & wanted}
+            succeeding: Set[str] = set()
+            total = other = 0
+            for (fp, endpoint, proc), series in self.passed.items():
+                if fp != w.fingerprint or endpoint not in endpoints:
+                    continue
+                n = series.total(lo, hi)
+                if n:
+                    total += n
+                    if proc not in failing:
+                        other += n
+                        succeeding.add(proc)
+            w.successes_same_key, w.successes_other_processes, w.processes_succeeding = total, other, len(succeeding)
+            w.processes_seen = sum(1 for p in self.processes.values() if p.calls.total(lo, hi))
+            ok_clients = [c.ok.total(lo, hi) for cid, c in self.clients.items() if cid not in w.client_ids]
+            w.other_clients_ok = sum(1 for n in ok_clients if n)
+            w.other_clients_ok_calls = sum(ok_clients)
+            w.diagnosis = fleet_verdict(w.errors, w.mutated_errors, w.successes_same_key, w.live)
+        return self
 
 
-def _is_call(span: SpanRecord) -> bool:
-    return A.TEMPLATE in span.attributes and A.HTTP_METHOD in span.attributes
+def analyze(spans: Iterable[SpanRecord], gap_seconds: float = 60.0,
+            max_buckets: int = DEFAULT_MAX_BUCKETS) -> Analysis:
+    analysis = Analysis(Grid(max_buckets), int(gap_seconds * 1e9))
+    add = analysis.add
+    for span in spans:
+        add(span)
+    return analysis.finish()
 
 
-def analyze(spans: Iterable[SpanRecord], gap_seconds: float = 60.0, buckets: int = 60) -> Analysis:
-    calls = sorted((s for s in spans if _is_call(s)), key=lambda s: s.start_ns)
-    errors = [s for s in calls if s.attributes.get(A.SCOPE_ERROR) is True]
-    ok = [s for s in calls if 200 <= int(s.attributes.get(A.HTTP_STATUS, 0) or 0) < 400]
-    start = calls[0].start_ns if calls else 0
-    end = max((s.end_ns for s in calls), default=0)
-    windows: list[Window] = []
-    open_windows: dict[tuple[str, str], Window] = {}
-    gap_ns = int(gap_seconds * 1e9)
-    hints: dict[str, str] = {}
-    for s in calls:
-        fp = str(s.attributes.get(A.KEY_FINGERPRINT, ""))
-        if fp and A.KEY_HINT in s.attributes:
-            hints.setdefault(fp, str(s.attributes[A.KEY_HINT]))
-    for s in errors:
-        a = s.attributes
-        fp = str(a.get(A.KEY_FINGERPRINT, ""))
-        label = str(a.get(A.DIAGNOSIS, A.DIAGNOSIS_UNKNOWN))
-        key = (label, fp)
-        w = open_windows.get(key)
-        if w is None or s.start_ns - w.end_ns > gap_ns:
-            w = Window(diagnosis=label, fingerprint=fp, hint=hints.get(fp, ""), start_ns=s.start_ns)
-            windows.append(w)
-            open_windows[key] = w
-        w.end_ns = max(w.end_ns, s.end_ns)
-        w.errors += 1
-        for scope in a.get(A.SCOPE_MISSING, []) or []:
-            w.scopes[scope] += 1
-        cid = str(a.get(A.CLIENT_ID, ""))
-        w.clients.setdefault(cid, str(a.get(A.CLIENT_ORIGIN, "")))
-        for m in a.get(A.CLIENT_MUTATED, []) or []:
-            w.mutated[m] += 1
-        if A.OPERATION in a:
-            w.operations[str(a[A.OPERATION])] += 1
-        w.processes.add(s.process)
-        rid = a.get(A.REQUEST_ID)
-        if rid and len(w.request_ids) < 5:
-            w.request_ids.append(str(rid))
-    # Successes of the same key inside each window tell "intermittent" from "everything failed".
-    # Start times per key, in order (calls are sorted), so each window is two binary searches.
-    ok_starts: dict[Any, list[int]] = defaultdict(list)
-    for s in ok:
-        ok_starts[s.attributes.get(A.KEY_FINGERPRINT)].append(s.start_ns)
-    for w in windows:
-        starts = ok_starts.get(w.fingerprint, [])
-        w.successes_same_key = bisect_right(starts, w.end_ns) - bisect_left(starts, w.start_ns)
-    by_key: dict[str, list[int]] = defaultdict(lambda: [0] * buckets)
-    by_client: dict[str, list[int]] = defaultdict(lambda: [0] * buckets)
-    span_ns = max(1, end - start)
-    for s in errors:
-        b = min(buckets - 1, int((s.start_ns - start) * buckets / span_ns))
-        by_key[str(s.attributes.get(A.KEY_FINGERPRINT, ""))][b] += 1
-        by_client[str(s.attributes.get(A.CLIENT_ID, ""))][b] += 1
-    return Analysis(
-        spans=len(calls),
-        calls_ok=len(ok),
-        scope_errors=len(errors),
-        start_ns=start,
-        end_ns=end,
-        windows=windows,
-        processes={s.process for s in calls},
-        by_key=dict(by_key),
-        by_client=dict(by_client),
-        buckets=buckets,
-        key_hints=hints,
-        diagnoses=Counter(str(s.attributes.get(A.DIAGNOSIS, A.DIAGNOSIS_UNKNOWN)) for s in errors),
-    )
+def analyze_files(paths: Sequence["str | Path"], gap_seconds: float = 60.0,
+                  max_buckets: int = DEFAULT_MAX_BUCKETS) -> Analysis:
+    """Stream the files through :func:`analyze`. Raises ``otlp_json.UnreadableFile`` for a file that
+    cannot be opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``."""
+    reader = SpanReader(paths, READ_ATTRIBUTES)
+    analysis = analyze(reader, gap_seconds, max_buckets)
+    analysis.files = reader.files
+    analysis.warnings = reader.warnings()
+    return analysis
 
 
-def analyze_files(paths: Sequence[str | Path], gap_seconds: float = 60.0, buckets: int = 60) -> Analysis:
-    return analyze(read_spans(paths), gap_seconds, buckets)
+def nothing_readable(analysis: Analysis) -> Optional[str]:
+    """One line saying why there is nothing to analyse, or None. Never an all-clear for a file we could
+    not read: no span at all, or spans but none from this instrumentation."""
+    if analysis.calls:
+        return None
+    if not analysis.spans:
+        why = "; ".join(f"{f.path}: {f.problem or 'no spans'}" for f in analysis.files) or "no input"
+        return f"nothing readable: {why}"
+    return (f"read {_plural(analysis.spans, 'span')} but no OpenAI call recorded by otel-openai-scopes "
+            "(is the openai_scopes instrumentation enabled in the app?)")
 
 
-def _offset(analysis: Analysis, ns: int) -> str:
-    return f"+{(ns - analysis.start_ns) / 1e9:.1f}s"
+def exit_code(analysis: Analysis) -> int:
+    if nothing_readable(analysis) is not None:
+        return EXIT_UNREADABLE
+    return EXIT_SCOPE_ERRORS if analysis.scope_errors else EXIT_CLEAR
 
 
-_BARS = " ▁▂▃▄▅▆▇█"
+# ---- time formatting --------------------------------------------------------------------------------------
+def iso(ns: int) -> str:
+    """ISO 8601 UTC with milliseconds, e.g. ``2026-12-01T09:12:03.250Z``."""
+    seconds, rest = divmod(ns, 1_000_000_000)
+    return (datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+            + f".{rest // 1_000_000:03d}Z")
 
 
-def sparkline(counts: Sequence[int]) -> str:
-    top = max(counts) if counts else 0
-    if not top:
-        return " " * len(counts)
-    return "".join(_BARS[0 if c == 0 else max(1, round(c * (len(_BARS) - 1) / top))] for c in counts)
+def clock(ns: int, millis: bool = False) -> str:
+    text = datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc).strftime("%H:%M:%S")
+    return text + f".{ns % 1_000_000_000 // 1_000_000:03d}" if millis else text
 
 
-def verdict_lines(analysis: Analysis) -> list[str]:
-    """Plain-language sentences, one per window: what failed, when, and what it means."""
+def relative(analysis: Analysis, ns: int) -> str:
+    s = (ns - analysis.start_ns) / 1e9
+    if abs(s) < 120:
+        return f"{s:+.1f}s"
+    if abs(s) < 7200:
+        return f"{s / 60:+.1f}min"
+    return f"{s / 3600:+.1f}h"
+
+
+def _when(analysis: Analysis, w: Window) -> str:
+    return f"{clock(w.start_ns)}Z {relative(analysis, w.start_ns)} .. {relative(analysis, w.end_ns)}"
+
+
+# ---- sentences ---------------------------------------------------------------------------------------------
+def verdict_lines(analysis: Analysis) -> List[str]:
+    """Plain-language sentences, one per window: what failed, when, across how much of the fleet, and why."""
     lines = []
     for i, w in enumerate(analysis.windows, 1):
-        scopes = ", ".join(s for s, _ in w.scopes.most_common())
-        clients = len(w.clients)
-        who = f"{clients} client{'s' if clients != 1 else ''}"
-        if w.diagnosis == A.DIAGNOSIS_CLIENT_MUTATED:
-            origins = "; ".join(sorted({o for o in w.clients.values() if o}))
+        scopes = ", ".join(w.scopes) or "scopes not named"
+        n_clients = len(w.client_ids)
+        who = _plural(n_clients, "client")
+        if w.diagnosis == A.DIAGNOSIS_CLIENT_MUTATED or w.mutated_errors:
+            origins = "; ".join(sorted({c.origin for c in w.clients.values() if c.origin}))
             who += f" (built at {origins})" if origins else ""
-            who += f", changed fields: {', '.join(w.mutated)}" if w.mutated else ""
+            who += f", changed fields: {', '.join(w.mutated_fields)}" if w.mutated_fields else ""
+        history = w.history()
+        live = ""
+        if len(history) > 1 or (history and history[0].diagnosis != w.diagnosis):
+            live = " Live verdicts in the processes: " + " -> ".join(
+                f"{p.diagnosis} ({p.errors})" for p in history) + "."
         lines.append(
-            f"Window {i} [{_offset(analysis, w.start_ns)} .. {_offset(analysis, w.end_ns)}]: {w.errors} scope errors "
-            f"({scopes}) for key {w.hint or w.fingerprint or 'none'} from {who} in {len(w.processes)} process(es), "
-            f"{w.successes_same_key} successes of the same key meanwhile -> {w.diagnosis}: {EXPLANATION.get(w.diagnosis, '')}"
+            f"Window {i} [{_when(analysis, w)}]: {_plural(w.errors, 'scope error')} ({scopes}) for key "
+            f"{w.hint or w.fingerprint or 'none'} from {who} in {len(w.processes)} of {w.processes_seen} "
+            f"process(es), {w.successes_same_key} successes of the same key on these endpoints meanwhile -> "
+            f"{w.diagnosis}: {explanation(w)}{live}"
         )
     return lines
 
 
-def render_terminal(analysis: Analysis, console=None) -> None:
+# ---- JSON ---------------------------------------------------------------------------------------------------
+def to_json(analysis: Analysis, error: Optional[str] = None) -> Dict[str, Any]:
+    """The documented ``report --json`` document (README: "report --json")."""
+    windows = []
+    for w in analysis.windows:
+        windows.append({
+            "start": iso(w.start_ns),
+            "end": iso(w.end_ns),
+            "fingerprint": w.fingerprint,
+            "hint": w.hint,
+            "scopes": list(w.scopes),
+            "diagnosis": w.diagnosis,
+            "explanation": explanation(w),
+            "diagnosis_history": [{"diagnosis": p.diagnosis, "errors": p.errors, "first": iso(p.first_ns),
+                                   "last": iso(p.last_ns)} for p in w.history()],
+            "process_diagnoses": {p: dict(c) for p, c in sorted(w.process_diagnoses.items())},
+            "errors": w.errors,
+            "mutated_errors": w.mutated_errors,
+            "successes_same_key": w.successes_same_key,
+            "successes_other_processes": w.successes_other_processes,
+            "endpoints": dict(w.endpoints.most_common()),
+            "clients": [{"id": c.id, "origin": c.origin, "process": c.process, "errors": c.errors,
+                         "mutated": sorted(c.mutated)} for c in w.clients.values()],
+            "clients_failing": len(w.client_ids),
+            "processes_failing": len(w.processes),
+            "processes_seen": w.processes_seen,
+            "request_ids": [rid for _, rid in w.request_ids],
+        })
+    return {
+        "schema": SCHEMA,
+        "error": error,
+        "files": [{"path": f.path, "compression": f.compression, "lines": f.lines, "spans": f.spans,
+                   "other_signal_lines": f.other_signals, "unreadable_lines": f.unreadable,
+                   "unreadable_reasons": dict(f.reasons), "problem": f.problem or None} for f in analysis.files],
+        "unreadable_lines": analysis.unreadable_lines,
+        "totals": {
+            "spans": analysis.spans,
+            "calls": analysis.calls,
+            "ok": analysis.calls_ok,
+            "scope_errors": analysis.scope_errors,
+            "keys": len(analysis.keys),
+            "clients": len(analysis.clients),
+            "processes": len(analysis.processes),
+            "windows": len(analysis.windows),
+            "start": iso(analysis.start_ns) if analysis.calls else None,
+            "end": iso(analysis.end_ns) if analysis.calls else None,
+            "bucket_seconds": analysis.bucket_seconds(),
+        },
+        "windows": windows,
+        "exit_code": EXIT_UNREADABLE if error else exit_code(analysis),
+    }
+
+
+def write_json(analysis: Analysis, out: Any, error: Optional[str] = None) -> None:
+    json.dump(to_json(analysis, error), out, indent=2)
+    out.write("\n")
+
+
+# ---- terminal -----------------------------------------------------------------------------------------------
+_BARS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: Sequence[int], top: Optional[int] = None) -> str:
+    top = max(counts) if top is None and counts else (top or 0)
+    if not top:
+        return " " * len(counts)
+    return "".join(_BARS[0 if c == 0 else max(1, min(8, round(c * (len(_BARS) - 1) / top)))] for c in counts)
+
+
+@dataclass
+class Columns:
+    """The grid's buckets regrouped into at most ``n`` display columns."""
+
+    lo: int  # first grid bucket
+    per_column: int  # grid buckets per column
+    n: int
+    width_ns: int
+
+    def start_ns(self, col: int) -> int:
+        return (self.lo + col * self.per_column) * self.width_ns
+
+    def of(self, series: Series) -> List[int]:
+        out = [0] * self.n
+        for k, c in enumerate(series.counts):
+            if c:
+                col = (series.offset + k - self.lo) // self.per_column
+                if 0 <= col < self.n:
+                    out[col] += c
+        return out
+
+
+def columns(analysis: Analysis, max_columns: int) -> Columns:
+    g = analysis.grid
+    lo = g.lo if g.lo is not None else 0
+    total = max(1, g.buckets())
+    per = max(1, math.ceil(total / max_columns))
+    return Columns(lo, per, max(1, math.ceil(total / per)), g.width_ns)
+
+
+def axis_lines(analysis: Analysis, cols: Columns, indent: int) -> List[str]:
+    """Two text lines under a sparkline: a tick every 10 columns, UTC clock and relative time."""
+    ticks = list(range(0, cols.n, 10))
+    marks = [" "] * cols.n
+    for t in ticks:
+        marks[t] = "|"
+    clock_row = [" "] * (cols.n + 12)
+    rel_row = [" "] * (cols.n + 12)
+    for t in ticks:
+        ns = cols.start_ns(t)
+        for row, text in ((clock_row, clock(ns)), (rel_row, relative(analysis, ns))):
+            if all(c == " " for c in row[t:t + len(text) + 1]):
+                row[t:t + len(text)] = list(text)
+    pad = " " * indent
+    return [pad + "".join(marks), pad + "".join(clock_row).rstrip() + "  (UTC)",
+            pad + "".join(rel_row).rstrip()]
+
+
+def render_terminal(analysis: Analysis, console: Any = None, max_columns: int = 60) -> None:
     from rich.table import Table
     from rich.text import Text
 
     console = widen_when_piped(console)
+    plain = {"markup": False, "highlight": False, "soft_wrap": not console.is_terminal}
+    read = f"{analysis.spans} spans read from {_plural(len(analysis.files), 'file')}" if analysis.files else ""
+    if analysis.unreadable_lines:
+        read += f", {_plural(analysis.unreadable_lines, 'unreadable line')}"
     console.print(
-        f"[bold]{analysis.spans}[/] OpenAI calls, [green]{analysis.calls_ok}[/] ok, "
+        f"[bold]{analysis.calls}[/] OpenAI calls, [green]{analysis.calls_ok}[/] ok, "
         f"[red]{analysis.scope_errors}[/] missing-scope errors, {len(analysis.processes)} process(es), "
-        f"{(analysis.end_ns - analysis.start_ns) / 1e9:.1f}s"
+        f"{(analysis.end_ns - analysis.start_ns) / 1e9:.1f}s" + (f" ({read})" if read else "")
     )
     if not analysis.scope_errors:
-        console.print("No missing-scope errors in this telemetry.")
+        console.print(f"No missing-scope errors in these {analysis.calls} calls.", **plain)
         return
-    table = Table(title="Scope-error windows", show_lines=False)
-    for col in ("#", "when", "diagnosis", "key", "scopes", "errors", "ok same key", "clients", "processes"):
+    table = Table(title="Scope-error windows (one per key and set of missing scopes, across processes)")
+    for col in ("#", "when (UTC)", "fleet verdict", "live verdicts", "key", "scopes", "errors", "ok same key",
+                "clients", "processes"):
         table.add_column(col)
     for i, w in enumerate(analysis.windows, 1):
         # Text cells: scopes and ids come from telemetry (and error bodies), never parsed as rich markup.
         table.add_row(*(Text(cell) for cell in (
-            str(i),
-            f"{_offset(analysis, w.start_ns)}..{_offset(analysis, w.end_ns)}",
-            w.diagnosis,
-            w.hint or w.fingerprint,
-            ", ".join(w.scopes),
-            str(w.errors),
-            str(w.successes_same_key),
-            ", ".join(w.clients),
-            f"{len(w.processes)}/{len(analysis.processes)}",
+            str(i), _when(analysis, w), w.diagnosis,
+            ", ".join(f"{p.diagnosis} {p.errors}" for p in w.history()),
+            w.hint or w.fingerprint, ", ".join(w.scopes), str(w.errors), str(w.successes_same_key),
+            ", ".join(list(w.clients)[:5]) + (f" +{len(w.client_ids) - 5}" if len(w.client_ids) > 5 else ""),
+            f"{len(w.processes)}/{w.processes_seen}",
         )))
     console.print(table)
-    console.print(f"[bold]Timeline[/] (scope errors, {analysis.bucket_seconds():.2f}s per column)")
-    for fp, counts in sorted(analysis.by_key.items()):
-        console.print(f"  key    {analysis.key_hints.get(fp, fp):>22} |{sparkline(counts)}| {sum(counts)}",
-                      markup=False, highlight=False)
-    for cid, counts in sorted(analysis.by_client.items()):
-        console.print(f"  client {cid:>22} |{sparkline(counts)}| {sum(counts)}", markup=False, highlight=False)
+    cols = columns(analysis, max_columns)
+    console.print(f"[bold]Timeline[/] ({cols.per_column * analysis.bucket_seconds():.3g}s per column; "
+                  "per key: ok calls, then scope errors)")
+    label_w = 32
+    err_by_key: Dict[str, List[int]] = {}
+    for w in analysis.windows:
+        counts = cols.of(w.errors_series)
+        acc = err_by_key.setdefault(w.fingerprint, [0] * cols.n)
+        for k, c in enumerate(counts):
+            acc[k] += c
+    for fp, lane in sorted(analysis.keys.items()):
+        errs = err_by_key.get(fp, [0] * cols.n)
+        name = (lane.hint or fp)[:22]
+        ok = cols.of(lane.ok)
+        console.print(f"  {'key ' + name + ' ok':<{label_w - 2}}|{sparkline(ok)}| {sum(ok)}", **plain)
+        if any(errs):
+            console.print(f"  {'key ' + name + ' errors':<{label_w - 2}}|{sparkline(errs)}| {sum(errs)}", **plain)
+    for pid, proc in sorted(analysis.processes.items())[:20]:
+        errs = cols.of(proc.errors)
+        if any(errs):
+            console.print(f"  {'process ' + proc.label[:22]:<{label_w - 2}}|{sparkline(errs)}| {sum(errs)}", **plain)
+    for cid, client in sorted(analysis.clients.items()):
+        errs = cols.of(client.errors)
+        if any(errs):
+            mark = " (mutated: " + ", ".join(sorted(client.mutated)) + ")" if client.mutated else ""
+            console.print(f"  {'client ' + cid[:22]:<{label_w - 2}}|{sparkline(errs)}| {sum(errs)}{mark}", **plain)
+    for line in axis_lines(analysis, cols, label_w + 1):
+        console.print(line, **plain)
     console.print("[bold]Diagnosis[/]")
     for line in verdict_lines(analysis):
         # Piped or captured output keeps each verdict on one line, whatever the path lengths in it:
         # hard wraps there split phrases ("your / app") that people and scripts grep for.
-        console.print("  " + line, markup=False, highlight=False, soft_wrap=not console.is_terminal)
+        console.print("  " + line, **plain)
 
 
-def write_html(analysis: Analysis, path: str | Path) -> Path:
+# ---- HTML ---------------------------------------------------------------------------------------------------
+_NICE_STEPS_S = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
+                 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def tick_step_ns(span_ns: int, max_ticks: int = 10) -> int:
+    """A round tick interval giving at most ``max_ticks`` ticks over ``span_ns``."""
+    for step in _NICE_STEPS_S:
+        if span_ns / (step * 1e9) <= max_ticks:
+            return int(step * 1e9)
+    return int(math.ceil(span_ns / max_ticks / 86400e9) * 86400e9)
+
+
+def _esc(x: Any) -> str:
+    return html.escape(str(x), quote=True)
+
+
+def write_html(analysis: Analysis, path: "str | Path", max_columns: int = 120) -> Path:
     """A self-contained HTML page (inline SVG timeline, tables) to attach to an incident ticket."""
     path = Path(path)
-    rows = []
-    width, row_h = 900, 22
-    series = [("key " + analysis.key_hints.get(fp, fp), c) for fp, c in sorted(analysis.by_key.items())]
-    series += [("client " + cid, c) for cid, c in sorted(analysis.by_client.items())]
-    top = max((max(c) for _, c in series), default=1) or 1
-    bar_w = (width - 260) / max(1, analysis.buckets)
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{row_h * len(series) + 30}">']
-    for r, (label, counts) in enumerate(series):
-        y = r * row_h + 10
-        svg.append(f'<text x="0" y="{y + 14}" font-size="12" font-family="monospace">{html.escape(label)}</text>')
-        for b, c in enumerate(counts):
-            if c:
-                h = max(2.0, (row_h - 4) * c / top)
-                svg.append(
-                    f'<rect x="{260 + b * bar_w:.1f}" y="{y + row_h - 4 - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
-                    f'height="{h:.1f}" fill="#c0392b"><title>{c} errors</title></rect>'
-                )
-    svg.append("</svg>")
-    for i, w in enumerate(analysis.windows, 1):
-        rows.append(
-            "<tr>" + "".join(
-                f"<td>{html.escape(str(x))}</td>"
-                for x in (i, f"{_offset(analysis, w.start_ns)}..{_offset(analysis, w.end_ns)}", w.diagnosis,
-                          w.hint or w.fingerprint, ", ".join(w.scopes), w.errors, w.successes_same_key,
-                          ", ".join(f"{c} ({o})" for c, o in w.clients.items()),
-                          f"{len(w.processes)}/{len(analysis.processes)}", ", ".join(w.request_ids))
-            ) + "</tr>"
-        )
-    verdicts = "".join(f"<li>{html.escape(v)}</li>" for v in verdict_lines(analysis))
-    doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>OpenAI scope-error report</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px;font-size:13px}}
-table{{border-collapse:collapse}}</style></head><body>
-<h1>OpenAI scope-error report</h1>
-<p>{analysis.spans} calls, {analysis.calls_ok} ok, {analysis.scope_errors} missing-scope errors,
-{len(analysis.processes)} process(es).</p>
-<h2>Timeline</h2>{''.join(svg)}
-<h2>Windows</h2><table><tr><th>#</th><th>when</th><th>diagnosis</th><th>key</th><th>scopes</th><th>errors</th>
-<th>ok same key</th><th>clients (origin)</th><th>processes</th><th>request ids</th></tr>{''.join(rows)}</table>
-<h2>Diagnosis</h2><ul>{verdicts}</ul></body></html>"""
-    path.write_text(doc, encoding="utf-8")
+    path.write_text(render_html(analysis, max_columns), encoding="utf-8")
     return path
+
+
+def render_html(analysis: Analysis, max_columns: int = 120) -> str:
+    cols = columns(analysis, max_columns)
+    left, plot_w = 250, 860
+    col_w = plot_w / cols.n
+    t0 = cols.start_ns(0)
+    t1 = cols.start_ns(cols.n)
+    span_ns = max(1, t1 - t0)
+
+    def x_of(ns: int) -> float:
+        return left + (ns - t0) * plot_w / span_ns
+
+    svg: List[str] = []
+    y = 58
+    # windows as background bands, labelled W1, W2...
+    bands: List[str] = []
+    # request ids per column, for the hover text
+    rids: Dict[Tuple[str, int], List[str]] = {}
+    for w in analysis.windows:
+        for ns, rid in w.request_ids:
+            col = (analysis.grid.bucket(ns) - cols.lo) // cols.per_column
+            rids.setdefault((w.fingerprint, col), []).append(rid)
+
+    def bucket_label(col: int) -> str:
+        a, b = cols.start_ns(col), cols.start_ns(col + 1)
+        return f"{clock(a)}Z {relative(analysis, a)} .. {relative(analysis, b)}"
+
+    # -- per key: successes up, scope errors down (stacked by fleet verdict)
+    svg.append(f'<text x="0" y="{y}" class="section">Keys: ok calls (up) and scope errors (down) per '
+               f'{cols.per_column * analysis.bucket_seconds():.3g}s</text>')
+    y += 10
+    key_h = 90
+    for fp, lane in sorted(analysis.keys.items()):
+        ok = cols.of(lane.ok)
+        by_verdict: Dict[str, List[int]] = {}
+        for w in analysis.windows:
+            if w.fingerprint == fp:
+                acc = by_verdict.setdefault(w.diagnosis, [0] * cols.n)
+                for k, c in enumerate(cols.of(w.errors_series)):
+                    acc[k] += c
+        errs_total = [sum(v[k] for v in by_verdict.values()) for k in range(cols.n)]
+        top_ok = max(ok) if any(ok) else 1
+        top_err = max(errs_total) if any(errs_total) else 1
+        mid = y + key_h / 2
+        name = lane.hint or fp or "(no key)"
+        svg.append(f'<g class="key-series" data-fingerprint="{_esc(fp)}" data-hint="{_esc(lane.hint)}">')
+        svg.append(f'<text x="0" y="{mid - 4:.1f}" class="label">key {_esc(name)}</text>')
+        svg.append(f'<text x="0" y="{mid + 12:.1f}" class="sub">{lane.calls} calls, {lane.scope_errors} scope '
+                   f'errors</text>')
+        svg.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{mid:.1f}" y2="{mid:.1f}" class="base"/>')
+        for k in range(cols.n):
+            x = left + k * col_w
+            tip = [bucket_label(k), f"{ok[k]} ok"]
+            if ok[k]:
+                h = (key_h / 2 - 4) * ok[k] / top_ok
+                svg.append(f'<rect class="ok" x="{x:.1f}" y="{mid - h:.1f}" width="{max(1.0, col_w - 1):.1f}" '
+                           f'height="{h:.1f}" fill="{OK_COLOUR}"><title>{_esc(chr(10).join(tip))}</title></rect>')
+            down = 0.0
+            for verdict, counts in sorted(by_verdict.items()):
+                c = counts[k]
+                if not c:
+                    continue
+                h = (key_h / 2 - 4) * c / top_err
+                tip_e = tip + [f"{c} scope errors, verdict {verdict}"]
+                if (fp, k) in rids:
+                    tip_e.append("request ids: " + ", ".join(rids[(fp, k)][:5]))
+                svg.append(f'<rect class="err" data-verdict="{verdict}" x="{x:.1f}" y="{mid + down:.1f}" '
+                           f'width="{max(1.0, col_w - 1):.1f}" height="{h:.1f}" fill="{VERDICT_COLOUR[verdict]}">'
+                           f'<title>{_esc(chr(10).join(tip_e))}</title></rect>')
+                down += h
+        svg.append("</g>")
+        y += key_h + 8
+
+    def lane_rows(title: str, rows: List[Tuple[str, str, Series, Series, Optional[Tuple[int, str]]]],
+                  cls: str, y: float) -> float:
+        lane_h = 16 if len(rows) > 8 else 22
+        svg.append(f'<text x="0" y="{y + 14}" class="section">{_esc(title)}</text>')
+        y += 22
+        for name, sub, ok_s, err_s, marker in rows:
+            ok, errs = cols.of(ok_s), cols.of(err_s)
+            top = max(max(ok), max(errs), 1)
+            svg.append(f'<g class="{cls}"><text x="0" y="{y + lane_h - 4}" class="lane-label">{_esc(name)}'
+                       f'<title>{_esc(sub)}</title></text>')
+            svg.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{lane_h - 2}" class="lane-bg"/>')
+            for k in range(cols.n):
+                if not ok[k] and not errs[k]:
+                    continue
+                x = left + k * col_w
+                tip = f"{name}\n{bucket_label(k)}\n{ok[k]} ok, {errs[k]} scope errors"
+                if errs[k]:
+                    h = (lane_h - 2) * errs[k] / top
+                    svg.append(f'<rect x="{x:.1f}" y="{y + lane_h - 2 - h:.1f}" width="{max(1.0, col_w - 1):.1f}" '
+                               f'height="{h:.1f}" fill="#c0392b"><title>{_esc(tip)}</title></rect>')
+                else:
+                    op = 0.25 + 0.6 * ok[k] / top
+                    svg.append(f'<rect x="{x:.1f}" y="{y}" width="{max(1.0, col_w - 1):.1f}" height="{lane_h - 2}" '
+                               f'fill="{OK_COLOUR}" fill-opacity="{op:.2f}"><title>{_esc(tip)}</title></rect>')
+            if marker is not None:
+                mx = x_of(marker[0])
+                svg.append(f'<path class="mutation" d="M{mx - 5:.1f},{y - 1} L{mx + 5:.1f},{y - 1} L{mx:.1f},{y + 8}Z" '
+                           f'fill="#8e44ad"><title>{_esc(marker[1])}</title></path>')
+            svg.append("</g>")
+            y += lane_h
+        return y + 10
+
+    procs = sorted(analysis.processes.values(), key=lambda p: (-p.total_errors, p.label))
+    y = lane_rows(f"Processes ({len(procs)})", [(p.label[:34], p.id, p.ok, p.errors, None) for p in procs[:60]],
+                  "process-lane", y)
+    clients = sorted(analysis.clients.values(), key=lambda c: (-c.errors.sum(), c.id))[:60]
+    y = lane_rows(f"Clients ({len(analysis.clients)})", [
+        (f"client {c.id}"[:34], f"{c.origin} in {c.process}", c.ok, c.errors,
+         (c.mutated_first_ns, f"mutated at {iso(c.mutated_first_ns)}: {', '.join(sorted(c.mutated))}")
+         if c.mutated else None)
+        for c in clients], "client-lane", y)
+    for i, w in enumerate(analysis.windows, 1):
+        xa, xb = x_of(w.start_ns), max(x_of(w.end_ns), x_of(w.start_ns) + 2)
+        bands.append(f'<rect class="window" x="{xa:.1f}" y="30" width="{xb - xa:.1f}" height="{y - 30:.1f}" '
+                     f'fill="{VERDICT_COLOUR[w.diagnosis]}" fill-opacity="0.08"><title>Window {i}: {w.diagnosis}, '
+                     f'{w.errors} errors</title></rect>'
+                     f'<text x="{xa + 2:.1f}" y="28" class="wlabel">W{i}</text>')
+    # the time axis: ticks with UTC clock and relative time, top and bottom
+    step = tick_step_ns(span_ns)
+    first_tick = -(-t0 // step) * step
+    axis = ['<g class="axis">']
+    for edge, (ya, label_y) in (("top", (30, 12)), ("bottom", (y, y + 14))):
+        axis.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{ya}" y2="{ya}" class="axis-line"/>')
+        t = first_tick
+        while t <= t1:
+            x = x_of(t)
+            axis.append(f'<line class="tick" x1="{x:.1f}" x2="{x:.1f}" y1="{ya - 4}" y2="{ya + 4}"/>')
+            axis.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="30" y2="{y}"/>' if edge == "top" else "")
+            axis.append(f'<text class="tick-label" x="{x:.1f}" y="{label_y}" text-anchor="middle">'
+                        f'{clock(t, step < 1_000_000_000)}'
+                        f'<tspan class="rel" dx="4">{_esc(relative(analysis, t))}</tspan></text>')
+            t += step
+    axis.append("</g>")
+    height = y + 30
+    legend = "".join(
+        f'<span class="lg"><i style="background:{VERDICT_COLOUR[d]}"></i>{d}: {_esc(VERDICT_MEANING[d])}</span>'
+        for d in A.DIAGNOSES)
+    legend += (f'<span class="lg"><i style="background:{OK_COLOUR}"></i>ok calls</span>'
+               '<span class="lg"><b style="color:#8e44ad">&#9660;</b> client mutated</span>')
+    rows = []
+    for i, w in enumerate(analysis.windows, 1):
+        rows.append("<tr>" + "".join(
+            f"<td>{_esc(x)}</td>" for x in (
+                i, f"{iso(w.start_ns)} .. {iso(w.end_ns)}", w.diagnosis,
+                ", ".join(f"{p.diagnosis} {p.errors}" for p in w.history()), w.hint or w.fingerprint,
+                ", ".join(w.scopes), w.errors, w.successes_same_key,
+                ", ".join(f"{c.id} ({c.origin})" for c in w.clients.values()),
+                f"{len(w.processes)}/{w.processes_seen}", ", ".join(r for _, r in w.request_ids))) + "</tr>")
+    verdicts = "".join(f"<li>{_esc(v)}</li>" for v in verdict_lines(analysis))
+    warnings = "".join(f"<p class='warn'>{_esc(wn)}</p>" for wn in analysis.warnings)
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>OpenAI scope-error report</title>
+<style>body{{font-family:sans-serif;margin:1.5em;color:#222}}td,th{{border:1px solid #ccc;padding:4px 8px;
+font-size:13px;vertical-align:top}}table{{border-collapse:collapse}}.section{{font-weight:bold;font-size:13px}}
+.label{{font:12px monospace}}.sub,.lane-label{{font:11px monospace;fill:#444}}.tick-label{{font:11px sans-serif}}
+.rel{{fill:#777}}.axis-line,.tick{{stroke:#333}}.grid{{stroke:#ddd;stroke-dasharray:2,3}}.base{{stroke:#999}}
+.lane-bg{{fill:#f6f6f6}}.wlabel{{font:10px sans-serif;fill:#555}}.lg{{margin-right:1.2em;font-size:13px}}
+.lg i{{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}}.warn{{color:#a15c00}}
+#cursor{{stroke:#2c3e50;stroke-width:1;pointer-events:none}}#readout{{font:12px sans-serif}}</style></head><body>
+<h1>OpenAI scope-error report</h1>
+<p>{analysis.calls} calls ({analysis.calls_ok} ok, {analysis.scope_errors} missing-scope errors) from
+{len(analysis.processes)} process(es), {len(analysis.clients)} client(s), {len(analysis.keys)} key(s),
+{iso(analysis.start_ns)} .. {iso(analysis.end_ns)} (UTC); {analysis.unreadable_lines} unreadable line(s).</p>
+{warnings}<div class="legend">{legend}</div>
+<h2>Timeline</h2>
+<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{left + plot_w + 60}" height="{height}"
+ data-start="{t0}" data-end="{t1}" data-left="{left}" data-width="{plot_w}">
+{''.join(bands)}{''.join(axis)}{''.join(svg)}
+<line id="cursor" x1="-10" x2="-10" y1="30" y2="{y}"/><text id="readout" x="{left}" y="{height - 4}"></text></svg>
+<h2>Windows</h2><table><tr><th>#</th><th>when (UTC)</th><th>fleet verdict</th><th>live verdicts</th><th>key</th>
+<th>scopes</th><th>errors</th><th>ok same key</th><th>clients (origin)</th><th>processes failing/seen</th>
+<th>request ids</th></tr>{''.join(rows)}</table>
+<h2>Diagnosis</h2><ul>{verdicts}</ul>
+<script>
+(function () {{
+  var svg = document.getElementById("timeline");
+  var t0 = Number(svg.dataset.start), t1 = Number(svg.dataset.end);
+  var left = Number(svg.dataset.left), width = Number(svg.dataset.width);
+  var cursor = document.getElementById("cursor"), readout = document.getElementById("readout");
+  svg.addEventListener("mousemove", function (ev) {{
+    var box = svg.getBoundingClientRect(), x = ev.clientX - box.left;
+    if (x < left || x > left + width) {{ return; }}
+    var t = t0 + (x - left) / width * (t1 - t0);
+    cursor.setAttribute("x1", x); cursor.setAttribute("x2", x);
+    readout.textContent = new Date(t / 1e6).toISOString() + "  +" + ((t - t0) / 1e9).toFixed(1) + "s";
+  }});
+  document.body.dataset.timelineReady = String(svg.querySelectorAll("g.key-series").length);
+}})();
+</script></body></html>"""
