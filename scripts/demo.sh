@@ -34,7 +34,7 @@ echo
 echo "Jaeger search (service $SERVICE, tag openai.scope_error=true):"
 echo "  $JAEGER_URL/search?service=$SERVICE&tags=$TAGS"
 echo "  API: $JAEGER_URL/api/traces?service=$SERVICE&tags=$TAGS&limit=1000"
-echo "Prometheus alerts (rules evaluated every 15s; OpenAIScopeErrorClientMutated fires first, the spike after its 2m 'for'):"
+echo "Prometheus alerts (rule groups evaluate every 1m: client-mutated appears within about a minute, the spike after its 2m 'for'):"
 echo "  $PROMETHEUS_URL/alerts"
 echo "  API: $PROMETHEUS_URL/api/v1/alerts"
 echo "Stop the stack: bash scripts/stack.sh down"

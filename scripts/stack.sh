@@ -212,7 +212,7 @@ cmd_up() {
     || { tail -20 "$STATE/otelcol.log" >&2; cmd_down >/dev/null; die "Collector did not start (log $STATE/otelcol.log)"; }
 
   # Prometheus: scrape the Collector's prometheus exporter (honor_labels: job/instance from the resource),
-  # load the shipped rules. Evaluation every 15s (the rules' own group interval is 1m).
+  # load the shipped rules (their group interval, 1m, overrides evaluation_interval).
   cat > "$STATE/prometheus.yml" <<EOF
 # written by scripts/stack.sh up
 global:
