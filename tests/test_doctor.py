@@ -127,7 +127,8 @@ def test_exit_codes():
     assert D.exit_code([M, I]) == D.EXIT_MISSING  # missing outranks inconclusive
     assert D.exit_code([G, I]) == D.EXIT_INCONCLUSIVE == 4
     assert D.exit_code([NA, NP]) == D.EXIT_INCONCLUSIVE  # nothing probed is no all-clear
-    assert D.EXIT_USAGE == 2 and len({0, 1, 2, 3, 4}) == len(D.EXIT_MEANING)
+    assert D.EXIT_USAGE == 2 and D.EXIT_KEY_REJECTED == 5 and D.EXIT_UNREACHABLE == 6
+    assert set(D.EXIT_MEANING) == {0, 1, 2, 3, 4, 5, 6}
 
 
 # ---- key and option helpers --------------------------------------------------------------------------
@@ -165,6 +166,7 @@ def test_call_kwargs_and_resolve_call():
 
 def test_display_url_drops_credentials():
     assert D.display_url("https://user:secret@proxy.example:8443/v1") == "https://proxy.example:8443/v1"
+    assert D.display_url("https://proxy.example/v1?api-key=secret#x") == "https://proxy.example/v1"
     assert D.display_url("https://api.openai.com/v1") == "https://api.openai.com/v1"
 
 
@@ -293,13 +295,41 @@ def test_flapping_scope_exits_3(tmp_path):
     assert_key_hidden(result, out)
 
 
-def test_unknown_key_is_inconclusive_not_missing_and_stays_hidden():
+def test_rejected_key_is_one_verdict_line_exit_5_masked_once():
     with FakeOpenAI() as fake:  # no grant: every request gets 401 invalid_api_key (which quotes part of the key)
         result = run_doctor_cli(base_url=fake.base_url)
-        assert result.returncode == D.EXIT_INCONCLUSIVE == 4, result.stdout + result.stderr
+        assert result.returncode == D.EXIT_KEY_REJECTED == 5, result.stdout + result.stderr
         assert "inconclusive" in row(result.stdout, "threads") and "invalid_api_key" in result.stdout
+        verdicts = [ln for ln in result.stdout.splitlines() if ln.startswith(("KEY REJECTED", "INCONCLUSIVE"))]
+        assert len(verdicts) == 1 and verdicts[0].startswith("KEY REJECTED: every probe (")
+        assert "exit 5: key rejected (invalid_api_key)" in result.stdout
+        assert "*** API key provided" not in result.stdout  # masked once: the words around the key survive
         assert fake.count(status=401) > 0
         assert_key_hidden(result)
+
+
+def test_unreachable_server_is_one_verdict_line_naming_the_url_without_credentials():
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there now
+    result = run_doctor_cli("--timeout", "3", base_url=f"http://user:s3cretpw@127.0.0.1:{port}/v1?token=q5ecret")
+    assert result.returncode == D.EXIT_UNREACHABLE == 6, result.stdout + result.stderr
+    verdicts = [ln for ln in result.stdout.splitlines() if ln.startswith(("UNREACHABLE", "INCONCLUSIVE"))]
+    assert len(verdicts) == 1 and verdicts[0].startswith(f"UNREACHABLE: no answer from http://127.0.0.1:{port}/v1")
+    assert verdicts[0].endswith("check --base-url / OPENAI_BASE_URL, the proxy and the network.")  # one line
+    assert "s3cretpw" not in result.stdout + result.stderr and "q5ecret" not in result.stdout + result.stderr
+    assert "exit 6: server unreachable" in result.stdout
+
+
+@pytest.mark.parametrize("url", ["htp:/nowhere", "http://127.0.0.1:99999/v1", "http:///v1", "127.0.0.1:8787"])
+def test_malformed_base_url_is_a_usage_error(url):
+    result = run_doctor_cli(base_url=url)  # from OPENAI_BASE_URL
+    assert result.returncode == D.EXIT_USAGE == 2, result.stdout + result.stderr
+    assert result.stderr.startswith("doctor: the base URL") and len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
 
 
 def test_key_from_stdin():

@@ -567,13 +567,13 @@ def run_doctor(
         n = sum(st.counts[ERROR] for st in states)
         console.print(f"KEY REJECTED: every probe ({n} requests) was answered 401 invalid_api_key: the key is wrong, "
                       "revoked, or belongs to another organization, project or base URL. No scope can be judged "
-                      "with it.", style="bold red", highlight=False, markup=False)
+                      "with it.", style="bold red", highlight=False, markup=False, soft_wrap=not console.is_terminal)
     elif common == UNREACHABLE:
         n = sum(st.counts[ERROR] for st in states)
         last = next((st.last_error for st in states if st.last_error), "")
         console.print(f"UNREACHABLE: no answer from {display_url(str(client.base_url))} to any of {n} probe requests "
                       f"({last}): check --base-url / OPENAI_BASE_URL, the proxy and the network.",
-                      style="bold red", highlight=False, markup=False)
+                      style="bold red", highlight=False, markup=False, soft_wrap=not console.is_terminal)
     else:
         for style, text in _summary_lines(states, attempts):
             console.print(text, style=style, highlight=False, markup=False)
