@@ -490,3 +490,45 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     assert hostile.tags["openai.api_key"] == ("string", "****") and hostile.tags["authorization"] == ("string", "****")
     assert "sk-****" in hostile.tags["otel.status_description"][1]
     assert [e["event"][1] for e in hostile.events] == ["retry", "exception"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Filter semantics on the real binary
+# ---------------------------------------------------------------------------------------------------
+
+
+def _send_flagged_spans(endpoint: str, service: str) -> None:
+    """3 scope-error spans, one with openai.scope_error = false, one without the attribute."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    tracer = provider.get_tracer("filter-check")
+    for flag in (True, True, True, False, None):
+        with tracer.start_as_current_span("call") as span:
+            if flag is not None:
+                span.set_attribute(A.SCOPE_ERROR, flag)
+    provider.shutdown()
+
+
+def _anomalies_sent(col: stack.Collector, before: float, n_total: int) -> float:
+    stack.wait_until(lambda: _sent_spans(col).get("otlp_grpc/main", 0) >= n_total, timeout=30, what="spans sent")
+    return _sent_spans(col).get("debug/anomalies", 0) - before
+
+
+def test_filter_drops_what_is_not_a_scope_error_and_an_inverted_condition_is_caught(real_stack, tmp_path):
+    """Filter conditions say what to DROP. The shipped `not (... == true)` passes exactly the 3 scope errors
+    to the anomaly pipeline; the tempting keep-style condition (without `not`) passes the other 2 instead."""
+    col = real_stack.collector
+    before = _sent_spans(col)
+    _send_flagged_spans(col.otlp_grpc, "stack-filter-shipped")
+    assert _anomalies_sent(col, before.get("debug/anomalies", 0), before.get("otlp_grpc/main", 0) + 5) == 3
+
+    cfg = yaml.safe_load((h.CONFIG_DIR / "base.yaml").read_text())
+    (cond,) = cfg["processors"]["filter/scope_errors"]["traces"]["span"]
+    cfg["processors"]["filter/scope_errors"]["traces"]["span"] = [cond.replace("not (", "(")]
+    mutated = tmp_path / "base-inverted-filter.yaml"
+    mutated.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    bins = stack.require_binaries("otelcol")
+    with stack.Collector.start(bins, tmp_path, [mutated, "jaeger.yaml"], name="otelcol-inverted",
+                               env={"JAEGER_OTLP_ENDPOINT": real_stack.jaeger.otlp_grpc}) as wrong:
+        _send_flagged_spans(wrong.otlp_grpc, "stack-filter-inverted")
+        assert _anomalies_sent(wrong, 0, 5) == 2
