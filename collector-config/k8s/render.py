@@ -99,6 +99,10 @@ def gateway() -> dict[str, Any]:
                 "requests": {"cpu": "500m", "memory": "1Gi"},
                 "limits": {"memory": "2Gi"},
             },
+            # otlp.yaml's persistent anomaly queue (file_storage, ANOMALY_QUEUE_DIR default): an emptyDir
+            # survives container restarts and crashes; use a StatefulSet with a PVC to survive rescheduling.
+            "volumes": [{"name": "anomaly-queue", "emptyDir": {}}],
+            "volumeMounts": [{"name": "anomaly-queue", "mountPath": "/var/lib/otelcol/anomaly-queue"}],
             "config": merge(load("gateway.yaml"), load("otlp.yaml")),
         },
     }
