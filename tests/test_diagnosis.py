@@ -233,23 +233,40 @@ def test_diagnosis_memory_is_bounded_with_many_keys_and_clients():
 
 
 def test_client_registry_is_bounded_and_weak():
-    class Client:
+    class SlotClient:  # cannot carry its info: the weak, bounded index holds it
+        __slots__ = ("__weakref__",)
         api_key = "sk-x"
         organization = project = base_url = None
 
     reg = ClientRegistry(max_clients=100)
-    keep = [Client() for _ in range(50)]
+    keep = [SlotClient() for _ in range(50)]
     for c in keep:
         reg.register(c, origin="")
     for _ in range(1000):
-        reg.register(Client(), origin="")  # dropped at once: weak entries go with them
+        reg.register(SlotClient(), origin="")  # dropped at once: weak entries go with them
     gc.collect()
     assert len(reg) == 50
-    many = [Client() for _ in range(500)]
+    many = [SlotClient() for _ in range(500)]
     for c in many:
         reg.register(c, origin="")
     assert len(reg) == 100 and reg.evicted >= 450
     assert reg.get(many[-1]) is not None and reg.get(keep[0]) is None  # oldest forgotten
+
+
+def test_live_clients_past_the_bound_keep_their_ids_without_per_call_work():
+    """Finding 8: past max_clients every call re-registered (new id, new finalizer, ~2 KB kept per call)."""
+    class Client:
+        api_key = "sk-x"
+        organization = project = base_url = None
+
+    reg = ClientRegistry(max_clients=10)
+    clients = [Client() for _ in range(50)]
+    first = [reg.get_or_register(c).client_id for c in clients]
+    registered = reg.registered
+    for _ in range(20):
+        assert [reg.get_or_register(c).client_id for c in clients] == first
+    assert reg.registered == registered == 50 and len(set(first)) == 50
+    assert len(reg) <= 10
 
 
 def test_a_404_counts_as_evidence_the_scope_was_held(fake, key, instrumentor, telemetry):

@@ -605,3 +605,201 @@ def test_header_picking_on_httpx_and_other_header_types():
     assert _pick_headers(h, _REQUEST_HEADERS) == ["Bearer sk-x", None, None, "p1"]  # first value wins
     assert _pick_headers({"openai-organization": "o"}, _REQUEST_HEADERS) == [None, None, "o", None]
     assert _pick_headers(object(), _REQUEST_HEADERS) == [None, None, None, None]
+
+
+# --- issue 11: hardening (each of these fails on the code before it) ------------------------------
+
+def _leaked(key, text, window=8):
+    """Windows of ``key`` in ``text``, except those inside its type prefix (the hint shows that)."""
+    from otel_openai_scopes.fingerprint import key_prefix
+
+    start = len(key_prefix(key))
+    return [key[i:i + window] for i in range(len(key) - window + 1)
+            if i + window > start and key[i:i + window] in text]
+
+
+def _exported(span):
+    return " ".join([span.name, str(dict(span.attributes)), span.status.description or ""])
+
+
+def test_finding_1_a_token_in_the_base_path_never_reaches_templates_names_or_metrics(fake, key, instrumentor,
+                                                                                   telemetry):
+    token = "gwt" + make_key("", 29)
+    c = openai.OpenAI(api_key=key, base_url=f"http://127.0.0.1:{fake.port}/gw/{token}/v1", max_retries=0)
+    with pytest.raises(openai.NotFoundError):  # the fake answers 404 "Invalid URL (GET /gw/<token>/v1/models)"
+        c.models.list()
+    keyed = openai.OpenAI(api_key=key, base_url=f"http://127.0.0.1:{fake.port}/gw/{key}/v1", max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        keyed.models.list()
+    first, second = telemetry.spans()
+    assert first.attributes[A.TEMPLATE] == "/gw/{token}/v1/models" and first.name == "GET /gw/{token}/v1/models"
+    assert first.attributes[A.OPERATION] == "models.list"  # the endpoint is still recognised
+    assert _leaked(token, _exported(first)) == [] and _leaked(key, _exported(second)) == []
+    assert "Invalid URL" in first.status.description
+    templates = {p.attributes[A.TEMPLATE] for p in telemetry.metric_points(A.METRIC_REQUESTS)}
+    assert templates == {"/gw/{token}/v1/models"}
+
+
+def _http_module():
+    from openai import _base_client
+
+    return getattr(_base_client, "httpx2", None) or _base_client.httpx
+
+
+def _client_changing_mid_flight(fake, key, change):
+    """A client whose transport runs ``change(client)`` after the request was sent, before the response."""
+    http = _http_module()
+    inner = http.HTTPTransport()
+    holder = {}
+
+    class MidFlight(http.BaseTransport):
+        def handle_request(self, request):
+            response = inner.handle_request(request)
+            change(holder["client"])
+            return response
+
+    c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0,
+                      http_client=openai.DefaultHttpxClient(transport=MidFlight()))
+    holder["client"] = c
+    return c
+
+
+def test_finding_6_mutation_is_judged_on_the_request_as_sent(fake, key, instrumentor, telemetry):
+    other = make_key()
+    fake.grant(other, scopes=["model.request"])
+    fake.lose_scope(key, "api.model.read", duration=60)
+
+    def swap(client):
+        client.api_key = other
+
+    sent_original = _client_changing_mid_flight(fake, key, swap)
+    with pytest.raises(openai.AuthenticationError):
+        sent_original.models.list()  # sent with the original key, changed while in flight
+
+    def restore(client):
+        client.api_key = key
+
+    sent_swapped = _client_changing_mid_flight(fake, key, restore)
+    sent_swapped.api_key = other
+    with pytest.raises(openai.AuthenticationError):
+        sent_swapped.models.list()  # sent with the swapped key, restored while in flight
+    first, second = telemetry.spans()
+    assert A.CLIENT_MUTATED not in first.attributes
+    assert first.attributes[A.DIAGNOSIS] != A.DIAGNOSIS_CLIENT_MUTATED
+    assert first.attributes[A.KEY_FINGERPRINT] == describe(key).fingerprint
+    assert second.attributes[A.CLIENT_MUTATED] == ("api_key",)
+    assert second.attributes[A.DIAGNOSIS] == A.DIAGNOSIS_CLIENT_MUTATED
+    assert second.attributes[A.KEY_FINGERPRINT] == describe(other).fingerprint
+
+
+def test_finding_7_metric_templates_are_capped_and_known_endpoints_keep_theirs(fake, key, telemetry, monkeypatch):
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_OPENAI_SCOPES_MAX_METRIC_TEMPLATES", "5")
+    inst = OpenAIScopesInstrumentor()
+    inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+        for i in range(20):
+            name = "".join(chr(ord("a") + int(d)) for d in f"{i:02d}")
+            with pytest.raises(openai.NotFoundError):
+                c.get(f"/unknown_{name}/things", cast_to=object)
+        c.models.list()
+    finally:
+        inst.uninstrument()
+    templates = [p.attributes[A.TEMPLATE] for p in telemetry.metric_points(A.METRIC_REQUESTS)]
+    unknown = {t for t in templates if t.startswith("/v1/unknown_")}
+    assert len(unknown) == 5 and A.TEMPLATE_OVERFLOW in templates and "/v1/models" in templates
+    assert telemetry.metric_sum(A.METRIC_REQUESTS) == 21
+    assert len({s.attributes[A.TEMPLATE] for s in telemetry.spans()}) == 21  # spans keep them all
+
+
+def test_finding_7_default_cap_is_200(fake, key, instrumentor, telemetry):
+    c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+    for i in range(230):
+        name = "".join(chr(ord("a") + int(d)) for d in f"{i:03d}")
+        with pytest.raises(openai.NotFoundError):
+            c.get(f"/unknown_{name}", cast_to=object)
+    c.models.list()
+    templates = {p.attributes[A.TEMPLATE] for p in telemetry.metric_points(A.METRIC_REQUESTS)}
+    assert len(templates) == 202 and A.TEMPLATE_OVERFLOW in templates and "/v1/models" in templates
+
+
+@pytest.mark.parametrize("segment,placeholder", [
+    ("1234567", "{item_id}"), ("jane.doe@example.com", "{item_id}"), ("my-first-blog-post", "{my_id}"),
+    ("abcd123", "{item_id}"), ("widget_deadbeef01", "{widget_id}"), ("AbCdEfGh", "{item_id}"),
+])
+def test_finding_7_generic_ids_never_reach_span_names(client, telemetry, segment, placeholder):
+    with pytest.raises(openai.NotFoundError):
+        client.get(f"/items/{segment}/parts", cast_to=object)
+    span = telemetry.only_span()
+    assert segment not in span.name and span.name == f"GET /v1/items/{placeholder}/parts"
+
+
+def test_finding_8_live_clients_past_max_clients_keep_their_ids_and_memory(fake, key):
+    import gc
+    import tracemalloc
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    inst = OpenAIScopesInstrumentor(max_clients=5)
+    inst.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+    http = openai.DefaultHttpxClient()
+    try:
+        clients = [openai.OpenAI(api_key=key, base_url=fake.base_url, http_client=http) for _ in range(20)]
+        reg = inst.recorder.registry
+        ids = [reg.get_or_register(c).client_id for c in clients]
+        for c in clients * 10:
+            c.models.list()
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for c in clients * 25:
+            c.models.list()
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+        # What this package (and weakref.finalize, for it) keeps; the fake server and httpx come and go.
+        ours = [tracemalloc.Filter(True, "*otel_openai_scopes*"), tracemalloc.Filter(True, "*weakref.py"),
+                tracemalloc.Filter(False, "*tools*")]
+        growth = sum(d.size_diff for d in after.filter_traces(ours).compare_to(before.filter_traces(ours), "filename"))
+        assert [reg.get_or_register(c).client_id for c in clients] == ids
+        assert len(reg) <= 5
+    finally:
+        inst.uninstrument()
+        http.close()
+    assert growth < 10 * 500, f"{growth} bytes kept over 500 calls"  # was about 2 KB per call
+
+
+def test_finding_8_the_endpoint_cache_is_bounded_in_bytes(fake, key):
+    """Was: 128 entries per client keyed by raw URL, about 1.3 KB each (1.6 GB at 10,000 clients)."""
+    import gc
+    import tracemalloc
+
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    class Options:
+        method = "get"
+
+        def __init__(self, url):
+            self.url = url
+
+    inst = OpenAIScopesInstrumentor()
+    inst.instrument(tracer_provider=TracerProvider(), meter_provider=MeterProvider())
+    try:
+        rec = inst.recorder
+        clients = [openai.OpenAI(api_key=key, base_url=fake.base_url) for _ in range(50)]
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for pad, urls in ((200, 100), (1500, 120)):
+            for i in range(urls):
+                for c in clients:
+                    state = rec.start(c, Options(f"/threads/thread_{i:04d}{'x' * pad}/runs"))
+                    state.span.end()
+        gc.collect()
+        growth = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    finally:
+        inst.uninstrument()
+    assert growth < 6 * 1024 * 1024, f"endpoint caches hold {growth / 1e6:.1f} MB"

@@ -111,6 +111,8 @@ SCOPE_ERROR_METRIC_ATTRIBUTES: Final = METRIC_ATTRIBUTES + (SCOPE, DIAGNOSIS)
 
 # Value of KEY_FINGERPRINT on metrics once the bound of distinct keys is reached.
 FINGERPRINT_OVERFLOW: Final = "_other"
+# Value of TEMPLATE on metrics once the bound of distinct templates of unknown endpoints is reached.
+TEMPLATE_OVERFLOW: Final = "_other"
 
 # Every span attribute this package may set, for docs, collector-config and leak tests.
 SPAN_ATTRIBUTES: Final = (

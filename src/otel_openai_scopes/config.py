@@ -24,6 +24,8 @@ class Settings:
     capture_client_origin: bool = True
     #: Distinct key fingerprints allowed on metrics before the overflow value is used.
     max_metric_keys: int = 100
+    #: Distinct templates of endpoints outside the scope map allowed on metrics before the overflow value.
+    max_metric_templates: int = 200
     #: Client objects tracked at once (oldest forgotten past this; dropped clients free theirs).
     max_clients: int = 10_000
     #: Seconds of history the diagnosis looks back over.

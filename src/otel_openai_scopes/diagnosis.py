@@ -19,11 +19,13 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import attributes as A
+from .forking import after_fork_in_child
 
 CredentialTuple = tuple[str, str, str, str]  # fingerprint, organization, project, host
 
@@ -93,6 +95,10 @@ class Diagnosis:
         self._scopes: "OrderedDict[tuple[CredentialTuple, str], _ScopeState]" = OrderedDict()
         self._failing: "OrderedDict[str, _FailingSet]" = OrderedDict()
         self._recent: dict[tuple[CredentialTuple, str, str], float] = {}
+        _instances.add(self)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._scopes)
@@ -185,3 +191,14 @@ class Diagnosis:
                 failing_keys=len(failing.keys),
                 failures=state.failures,
             )
+
+
+_instances: "weakref.WeakSet[Diagnosis]" = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    for diagnosis in list(_instances):
+        diagnosis._after_fork()
+
+
+after_fork_in_child(_after_fork)

@@ -18,8 +18,18 @@ _ID_PREFIX = re.compile(
 )
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _HEXISH = re.compile(r"^[0-9a-fA-F]{16,}$")
+# What a literal path segment of an API looks like: lowercase words joined by "_", at most one "-" or "."
+# (``fine_tuning``, ``chat-completions``), or a version (``v1``, ``v2beta``, ``v1alpha1``). Anything else in
+# an unknown path (numbers, emails, slugs, mixed case, digits, ``<prefix>_<hex>``, tokens) is an identifier.
+_LITERAL = re.compile(r"[a-z][a-z_]*(?:[.\-][a-z_]+)?|v[0-9]{1,3}(?:[a-z]+[0-9]*)?")
+_PREFIX_HEX = re.compile(r"^[a-z]+[_\-][0-9a-f]{6,}$")
+MAX_LITERAL_CHARS = 32
+#: Letters-only segments this long with no separator are tokens, not words.
+MAX_WORD_CHARS = 20
 MAX_PATH_CHARS = 2048
 MAX_SEGMENTS = 32
+#: Placeholder for a base-path segment that looks like a credential or an identifier.
+BASE_PLACEHOLDER = "{token}"
 
 
 @dataclass(frozen=True)
@@ -46,11 +56,27 @@ def looks_like_id(segment: str) -> bool:
     """Whether a path segment of an unknown endpoint is an identifier (replaced by a placeholder)."""
     if not segment:
         return False
-    if _ID_PREFIX.match(segment) or _UUID.match(segment) or _HEXISH.match(segment):
+    if _ID_PREFIX.match(segment) or _UUID.match(segment) or _HEXISH.match(segment) or _PREFIX_HEX.match(segment):
         return True
-    if ":" in segment or len(segment) > 40:
+    if len(segment) > MAX_LITERAL_CHARS or _LITERAL.fullmatch(segment) is None:
         return True
-    return any(c.isdigit() for c in segment) and len(segment) >= 8
+    return len(segment) >= MAX_WORD_CHARS and segment.isalpha()
+
+
+def sanitize_base_path(path: str) -> str:
+    """A client's base path (``/gw/<token>/v1``) for templates: identifier- or credential-like segments become
+    ``{token}`` (a gateway may put a key in the path), and the Azure deployment becomes ``{deployment_id}``."""
+    out: list[str] = []
+    previous = ""
+    for seg in split_path(path):
+        if previous == "deployments":
+            out.append("{deployment_id}")
+        elif looks_like_id(seg):
+            out.append(BASE_PLACEHOLDER)
+        else:
+            out.append(seg)
+        previous = seg
+    return "/" + "/".join(out) if out else ""
 
 
 def _param_name_after(previous: str) -> str:
@@ -77,7 +103,7 @@ def generic_template(segments: Iterable[str]) -> str:
         if looks_like_id(seg):
             out.append(_param_name_for(seg, previous))
         else:
-            out.append(seg if len(seg) <= 64 else "{id}")
+            out.append(seg)
         previous = seg
     return "/" + "/".join(out)
 
@@ -106,6 +132,7 @@ class EndpointMatcher:
         for ep in endpoints:
             self._add(ep)
         self.match = lru_cache(maxsize=4096)(self._match_uncached)
+        self.match_uncached = self._match_uncached
 
     def _add(self, ep: Endpoint) -> None:
         node = self._roots.setdefault(ep.method.upper(), _Node())

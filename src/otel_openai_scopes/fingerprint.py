@@ -98,6 +98,8 @@ class CredentialCache:
         self.secret = secret
         self.describe = lru_cache(maxsize=maxsize)(self._describe)
         self.from_authorization = lru_cache(maxsize=maxsize)(self._from_authorization)
+        #: The credential inside an Authorization header value, memoised per value like the above.
+        self.secret_of = lru_cache(maxsize=maxsize)(credential_from_authorization)
 
     def _describe(self, key: str | None) -> Credential:
         return describe(key, self.secret)

@@ -8,9 +8,8 @@ credentials are hashed once per distinct key, endpoints are matched by a precomp
 from __future__ import annotations
 
 import logging
-import re
 import time
-from typing import Any
+from typing import Any, Dict, List, Optional, Tuple
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -21,9 +20,9 @@ from . import attributes as A
 from .clients import ClientInfo, ClientRegistry
 from .config import Settings
 from .diagnosis import Diagnosis
-from .endpoints import EndpointMatcher
+from .endpoints import EndpointMatcher, sanitize_base_path
 from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache, credential_from_authorization
-from .redact import safe_message
+from .redact import mask_credentials, mask_value, safe_message
 from .safety import report_internal_error
 from .scope_errors import ErrorInfo, parse_error
 
@@ -31,28 +30,66 @@ diagnosis_log = logging.getLogger("otel_openai_scopes.diagnosis")
 
 MAX_ATTEMPT_EVENTS = 16
 _CLIENT = SpanKind.CLIENT
-
-
-_DEPLOYMENT = re.compile(r"/deployments/[^/]+")
+#: Header values (organization, project) masked once per distinct (value, credential), not per call.
+MAX_CACHED_VALUES = 1024
 
 
 class CallState:
     """One logical call in flight."""
 
     __slots__ = (
-        "recorder", "span", "start", "client", "info", "http_client", "method", "template", "operation",
-        "scopes", "endpoint_key", "attempts", "attempt_log", "last_request", "last_response", "attempt_start",
-        "finished", "status_code", "host",
+        "recorder", "span", "start", "client", "info", "http_client", "method", "endpoint", "host",
+        "attempts", "attempt_log", "last_request", "last_response", "attempt_start", "finished", "sent", "mutated",
     )
 
     def __init__(self) -> None:
         self.attempts = 0
-        self.attempt_log: list[tuple[int, int, Any, str]] | None = None
+        self.attempt_log: Optional[List[Tuple[int, int, Any, str]]] = None
         self.last_request: Any = None
         self.last_response: Any = None
         self.attempt_start = 0
         self.finished = False
-        self.status_code = 0
+        # (Authorization, api-key, OpenAI-Organization, OpenAI-Project) of the last attempt, as sent.
+        self.sent: Optional[List[Optional[str]]] = None
+        # Fields of the client that differ from construction, judged when the last attempt was sent.
+        self.mutated: Optional[List[str]] = None
+
+
+class ClientState:
+    """What the recorder derives once per client (and again when its base URL changes)."""
+
+    __slots__ = ("owner", "base_url", "base_path", "raw_base_path", "host", "attrs", "path_secrets")
+
+    def __init__(self, owner: Any, base_url: Any, base_path: str, raw_base_path: str, host: str,
+                 attrs: Dict[str, Any], path_secrets: Tuple[str, ...] = ()) -> None:
+        self.owner = owner
+        #: Base-path segments shown as placeholders (a gateway token, say): masked in error messages too.
+        self.path_secrets = path_secrets
+        self.base_url = base_url
+        self.base_path = base_path  # sanitized, for templates
+        self.raw_base_path = raw_base_path  # as in sent URLs
+        self.host = host
+        self.attrs = attrs  # span attributes that never change for this client
+
+
+class EndpointHit:
+    """One (client, method, URL) resolved: what a span and metric records of that call carry."""
+
+    __slots__ = ("name", "attrs", "template", "operation", "scopes", "key", "known", "checked_for",
+                 "metric_template", "size")
+
+    def __init__(self, name: str, attrs: Dict[str, Any], template: str, operation: str, scopes: Tuple[str, ...],
+                 key: str, known: bool, size: int) -> None:
+        self.name = name
+        self.attrs = attrs
+        self.template = template
+        self.operation = operation
+        self.scopes = scopes
+        self.key = key  # "GET /threads/{thread_id}/runs": the diagnosis's endpoint key
+        self.known = known
+        self.checked_for = ""  # the credential fingerprint the template was last checked against
+        self.metric_template = ""  # the template on metrics (the overflow value past the cap)
+        self.size = size  # approximate bytes held, for the cache's byte bound
 
 
 def _error_type_name(exc: BaseException) -> str:
@@ -72,9 +109,9 @@ _REQUEST_HEADERS = {b"authorization": 0, b"api-key": 1, b"openai-organization": 
 _RESPONSE_HEADERS = {b"x-request-id": 0, b"openai-organization": 1, b"openai-project": 2}
 
 
-def _pick_headers(headers: Any, wanted: dict[bytes, int]) -> list[str | None]:
+def _pick_headers(headers: Any, wanted: Dict[bytes, int]) -> List[Optional[str]]:
     """The wanted headers in one pass over the raw list (one ``get`` each scans the list every time)."""
-    out: list[str | None] = [None] * len(wanted)
+    out: List[Optional[str]] = [None] * len(wanted)
     items = getattr(headers, "_list", None)  # httpx / httpx2: (raw key, lower-cased key, value) triples
     if type(items) is list:
         for _raw, key, value in items:
@@ -118,9 +155,14 @@ class Recorder:
             A.METRIC_DURATION, unit=A.METRIC_DURATION_UNIT, description="Duration of OpenAI API calls"
         )
         self._metric_keys: set[str] = set()
+        self._known_templates: set[str] = set()
+        self._unknown_templates: set[str] = set()
         self.meter = meter
         self._live = False
-        self._errors: dict[tuple, tuple[ErrorInfo, Status]] = {}
+        self._errors: Dict[Tuple[Any, ...], Tuple[ErrorInfo, Status]] = {}
+        self._endpoints: Dict[Tuple[ClientState, str, str], EndpointHit] = {}
+        self._endpoint_bytes = 0
+        self._values: Dict[Tuple[Any, Optional[str]], str] = {}
         self.error_parse_misses = 0
 
     # ---- is anything listening? ---------------------------------------------------------------
@@ -154,27 +196,29 @@ class Recorder:
         child_info = self.registry.get_or_register(child)
         parent_info = self.registry.get_or_register(parent)
         if child_info is not parent_info:
-            child_info.parent_id = parent_info.client_id
-            child_info.static_attributes.clear()
+            child_info.set_parent(parent_info)
 
-    def _client_attributes(self, info: ClientInfo, client: Any) -> dict[str, Any]:
+    def _client_state(self, info: ClientInfo, client: Any) -> ClientState:
         """Span attributes that only change when the client's base URL does; cached on the info."""
         base_url = getattr(client, "base_url", None)
-        cached = info.static_attributes
-        if cached and cached.get("_base") is base_url:
-            return cached
-        host, port, base_path = "", 0, ""
+        cached = info.state
+        if cached is not None and cached.base_url is base_url and cached.owner is self:
+            return cached  # type: ignore[no-any-return]
+        host, port, raw_base_path = "", 0, ""
         try:
             host = base_url.host or ""
             port = base_url.port or (443 if base_url.scheme == "https" else 80)
-            base_path = (base_url.path or "").rstrip("/")
+            raw_base_path = (base_url.path or "").rstrip("/")
         except Exception:  # noqa: BLE001
             parts = urlsplit(str(base_url or ""))
-            host, port, base_path = parts.hostname or "", parts.port or 443, parts.path.rstrip("/")
-        raw_base_path = base_path  # as in sent URLs; the template shows the deployment as a placeholder
-        base_path = _DEPLOYMENT.sub("/deployments/{deployment_id}", base_path)
-        attrs: dict[str, Any] = {
-            A.HOST: host,
+            host, port, raw_base_path = parts.hostname or "", parts.port or 443, parts.path.rstrip("/")
+        key = getattr(client, "api_key", None)
+        # The template shows credential- or id-like base-path segments as placeholders.
+        base_path = sanitize_base_path(raw_base_path)
+        if isinstance(key, str) and base_path:
+            base_path = mask_credentials(base_path, key)
+        attrs: Dict[str, Any] = {
+            A.HOST: mask_value(host, key if isinstance(key, str) else None, limit=255),
             A.PORT: port,
             A.PROVIDER: info.provider,
             A.CLIENT_ID: info.client_id,
@@ -185,77 +229,91 @@ class Recorder:
             attrs[A.CLIENT_ORIGIN] = info.origin
         if info.parent_id:
             attrs[A.CLIENT_PARENT_ID] = info.parent_id
-        info.static_attributes = {"_base": base_url, "_path": base_path, "_raw_path": raw_base_path,
-                                  "_attrs": attrs, "_host": host, "_endpoints": {}}
-        return info.static_attributes
+        shown = set(base_path.split("/"))
+        path_secrets = tuple(seg for seg in raw_base_path.split("/") if len(seg) >= 8 and seg not in shown)
+        state = ClientState(self, base_url, base_path, raw_base_path, attrs[A.HOST], attrs, path_secrets)
+        info.state = state
+        return state
 
     # ---- call lifecycle ----------------------------------------------------------------------
-    MAX_ENDPOINTS_PER_CLIENT = 128
+    #: Bounds of the endpoint cache, shared by all clients: entries and approximate bytes.
+    MAX_ENDPOINTS = 4096
+    MAX_ENDPOINT_BYTES = 2 * 1024 * 1024
+    #: Longer URLs (rare) are matched every time rather than cached (here and in the matcher's cache).
+    MAX_CACHED_URL_CHARS = 256
 
-    def _endpoint_for(self, static: dict[str, Any], method: str, url: str) -> tuple:
-        """(span name, start attributes, template, operation, scopes, endpoint key) for one client and URL.
+    def _endpoint_for(self, client_state: ClientState, method: str, url: str) -> EndpointHit:
+        """The resolved endpoint for one client and URL.
 
-        Cached per client (bounded): an app calls the same few URLs over and over, and the SDK copies the
-        attributes it is given, so the cached dict is passed as is.
+        Cached (bounded in entries and bytes): an app calls the same few URLs over and over, and the SDK
+        copies the attributes it is given, so the cached dict is passed as is.
         """
-        cache = static["_endpoints"]
-        key = (method, url)
+        cache = self._endpoints
+        key = (client_state, method, url)
         hit = cache.get(key)
         if hit is not None:
             return hit
-        base_path = static["_path"]
+        cacheable = len(url) <= self.MAX_CACHED_URL_CHARS
         if url.startswith(("http://", "https://")):
             path = urlsplit(url).path
-            raw_base = static["_raw_path"]
+            raw_base = client_state.raw_base_path
             if raw_base and path.startswith(raw_base + "/"):
                 path = path[len(raw_base):]
         else:
             path = url
-        endpoint = self.matcher.match(method, path)
-        template = base_path + endpoint.template
-        attrs = dict(static["_attrs"])
+        endpoint = self.matcher.match(method, path) if cacheable else self.matcher.match_uncached(method, path)
+        template = client_state.base_path + endpoint.template
+        attrs = dict(client_state.attrs)
         attrs[A.HTTP_METHOD] = method
         attrs[A.TEMPLATE] = template
         if endpoint.operation:
             attrs[A.OPERATION] = endpoint.operation
         if endpoint.scopes:
             attrs[A.SCOPE_REQUIRED] = endpoint.scopes
-        hit = (f"{method} {template}", attrs, template, endpoint.operation, endpoint.scopes,
-               method + " " + endpoint.template)
-        if len(cache) >= self.MAX_ENDPOINTS_PER_CLIENT:
+        name = f"{method} {template}"
+        size = 1280 + 2 * (len(url) + len(name) + len(template))
+        hit = EndpointHit(name, attrs, template, endpoint.operation, endpoint.scopes,
+                          method + " " + endpoint.template, endpoint.known, size)
+        if not cacheable:
+            return hit
+        if len(cache) >= self.MAX_ENDPOINTS or self._endpoint_bytes + size > self.MAX_ENDPOINT_BYTES:
             cache.clear()
+            self._endpoint_bytes = 0
         cache[key] = hit
+        self._endpoint_bytes += size
         return hit
 
     def start(self, client: Any, options: Any) -> CallState:
         info = self.registry.get(client) or self.registry.get_or_register(client)
-        static = self._client_attributes(info, client)
+        client_state = self._client_state(info, client)
         method = options.method.upper()
         url = options.url if isinstance(options.url, str) else str(options.url)
-        name, attrs, template, operation, scopes, endpoint_key = self._endpoint_for(static, method, url)
+        endpoint = self._endpoint_for(client_state, method, url)
         state = CallState()
         state.recorder = self
         state.client = client
         state.info = info
         state.http_client = getattr(client, "_client", None)
         state.method = method
-        state.template = template
-        state.operation = operation
-        state.scopes = scopes
-        state.endpoint_key = endpoint_key
-        state.host = static["_host"]
-        state.span = self.tracer.start_span(name, kind=_CLIENT, attributes=attrs)
+        state.endpoint = endpoint
+        state.host = client_state.host
+        state.span = self.tracer.start_span(endpoint.name, kind=_CLIENT, attributes=endpoint.attrs)
         state.start = time.perf_counter()
         return state
 
     # ---- attempts ------------------------------------------------------------------------------
     def attempt_started(self, state: CallState, request: Any) -> None:
+        """One HTTP attempt, with the request as it is sent: its credential headers, and whether the client
+        still holds what it was built with (judged now, not when the call ends)."""
         if state.attempts:  # a retry: log the attempt that came before
             self._log_attempt(state)
         state.attempts += 1
         state.last_request = request
         state.last_response = None
         state.attempt_start = time.time_ns()
+        sent = _pick_headers(request.headers, _REQUEST_HEADERS)
+        state.sent = sent
+        state.mutated = state.info.mutated_fields(state.client, sent[0], sent[1])
 
     def _log_attempt(self, state: CallState, error: str = "") -> None:
         log = state.attempt_log
@@ -268,32 +326,7 @@ class Recorder:
             log.append((state.attempt_start, status, rid, error))
 
     # ---- finishing -----------------------------------------------------------------------------
-    def _credential(self, state: CallState) -> tuple[Credential, Any, Any, Any]:
-        """(credential description, raw header value or key for masking, organization, project) as sent."""
-        req = state.last_request
-        if req is not None:
-            auth, api_key, org, project = _pick_headers(req.headers, _REQUEST_HEADERS)
-            if auth:
-                cred, raw = self.credentials.from_authorization(auth), auth
-            else:
-                raw = api_key  # Azure
-                cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
-            return cred, raw, org, project
-        key = getattr(state.client, "api_key", None)
-        raw = key if isinstance(key, str) else None
-        cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
-        return cred, raw, getattr(state.client, "organization", None), getattr(state.client, "project", None)
-
-    def _metric_fingerprint(self, fp: str) -> str:
-        keys = self._metric_keys
-        if fp in keys:
-            return fp
-        if len(keys) < self.settings.max_metric_keys:
-            keys.add(fp)
-            return fp
-        return A.FINGERPRINT_OVERFLOW
-
-    def finish(self, state: CallState, response: Any = None, exc: BaseException | None = None,
+    def finish(self, state: CallState, response: Any = None, exc: Optional[BaseException] = None,
                end_span: bool = True) -> None:
         """Record the outcome. ``response`` is the final HTTP response when known."""
         if state.finished:
@@ -308,9 +341,217 @@ class Recorder:
             if end_span:
                 span.end()
 
+    def _finish(self, state: CallState, span: Any, response: Any, exc: Optional[BaseException]) -> None:
+        """The steps of recording one call's outcome, each one idea."""
+        elapsed = time.perf_counter() - state.start
+        if state.info.provider == A.PROVIDER_AZURE and state.last_request is not None:
+            self._refine_endpoint(state, span)
+        cred, secret, org, project = self._credential(state)
+        attrs = self._credential_attributes(state, cred, secret, org, project)
+        if response is None:
+            response = getattr(exc, "response", None) if exc is not None else state.last_response
+        status = self._response_attributes(attrs, response, secret)
+        error_type, error_info, error_status = self._error(state, status, exc, secret, cred.fingerprint)
+        if error_type:
+            attrs[A.ERROR] = error_type
+        verdicts = self._diagnose(state, attrs, cred, org, project, status, exc, error_info)
+        self._check_template(state, span, cred.fingerprint, secret)
+        span.set_attributes(attrs)
+        if state.attempt_log is not None or state.attempts > 1:
+            self._attempt_events(state, span, error_type, secret)
+        for scope, verdict in verdicts:
+            if verdict.changed:
+                self._diagnosis_changed(span, cred, scope, verdict, state.info.client_id)
+        if error_type:
+            # Status and error.type carry the error; no "exception" event: during an incident this runs
+            # thousands of times a minute, and an event costs a third of a whole span.
+            span.set_status(error_status or Status(StatusCode.ERROR, error_type))
+        self._record_metrics(state, cred, status, error_type, verdicts, elapsed)
+
+    def _credential(self, state: CallState) -> Tuple[Credential, Optional[str], Any, Any]:
+        """(credential description, the raw credential for masking, organization, project) as sent."""
+        sent = state.sent
+        if sent is None and state.last_request is not None:
+            sent = _pick_headers(state.last_request.headers, _REQUEST_HEADERS)
+        if sent is not None:
+            auth, api_key, org, project = sent
+            if auth:
+                return self.credentials.from_authorization(auth), self.credentials.secret_of(auth), org, project
+            cred = self.credentials.describe(api_key) if api_key else NO_CREDENTIAL  # Azure
+            return cred, api_key, org, project
+        key = getattr(state.client, "api_key", None)
+        raw = key if isinstance(key, str) else None
+        cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
+        return cred, raw, getattr(state.client, "organization", None), getattr(state.client, "project", None)
+
+    def _masked(self, value: Any, secret: Optional[str]) -> str:
+        """A header value that repeats call after call (organization, project), masked once per credential."""
+        key = (value, secret)
+        hit = self._values.get(key)
+        if hit is None:
+            hit = mask_value(str(value), secret)
+            if len(self._values) >= MAX_CACHED_VALUES:
+                self._values.clear()
+            self._values[key] = hit
+        return hit
+
+    def _credential_attributes(self, state: CallState, cred: Credential, secret: Optional[str], org: Any,
+                               project: Any) -> Dict[str, Any]:
+        attrs: Dict[str, Any] = {A.ATTEMPTS: state.attempts, A.KEY_KIND: cred.kind}
+        if cred.fingerprint:
+            attrs[A.KEY_FINGERPRINT] = cred.fingerprint
+            if self.settings.capture_key_hint:
+                attrs[A.KEY_HINT] = cred.hint
+        if org:
+            attrs[A.ORGANIZATION] = self._masked(org, secret)
+        if project:
+            attrs[A.PROJECT] = self._masked(project, secret)
+        mutated = state.mutated
+        if mutated is None:  # no attempt was seen: judge the client as it is now
+            mutated = state.mutated = state.info.mutated_fields(state.client)
+        if mutated:
+            attrs[A.CLIENT_MUTATED] = mutated
+        return attrs
+
+    def _response_attributes(self, attrs: Dict[str, Any], response: Any, secret: Optional[str]) -> int:
+        """Status and response headers onto ``attrs`` (masked); returns the status (0 if none)."""
+        if response is None:
+            return 0
+        status = getattr(response, "status_code", 0)
+        if not isinstance(status, int):
+            status = 0
+        if status:
+            attrs[A.HTTP_STATUS] = status
+        headers = getattr(response, "headers", None)
+        if headers is not None:
+            rid, rorg, rproj = _pick_headers(headers, _RESPONSE_HEADERS)
+            if rid:
+                attrs[A.REQUEST_ID] = mask_value(rid, secret)
+            if rorg:
+                attrs[A.RESPONSE_ORGANIZATION] = self._masked(rorg, secret)
+            if rproj:
+                attrs[A.RESPONSE_PROJECT] = self._masked(rproj, secret)
+        return status
+
+    def _error(self, state: CallState, status: int, exc: Optional[BaseException], secret: Optional[str],
+               fingerprint: str) -> Tuple[str, Optional[ErrorInfo], Optional[Status]]:
+        """(error.type, parsed error body, span status) of the outcome; ``""`` and Nones on success."""
+        if exc is not None:
+            client_state = state.info.state
+            path_secrets = client_state.path_secrets if client_state is not None else ()
+            if status >= 400:
+                info, error_status = self._error_for(status, exc, fingerprint, secret, *path_secrets)
+                return str(status), info, error_status
+            error_type = _error_type_name(exc)
+            message = safe_message(str(exc), secret, *path_secrets)
+            return error_type, None, Status(StatusCode.ERROR, message or error_type)
+        if status >= 400:
+            return str(status), None, None
+        return "", None, None
+
+    def _diagnose(self, state: CallState, attrs: Dict[str, Any], cred: Credential, org: Any, project: Any,
+                  status: int, exc: Optional[BaseException], error_info: Optional[ErrorInfo]) -> List[Any]:
+        """Feed the outcome to the diagnosis; scope-error attributes onto ``attrs``; returns (scope, verdict)s."""
+        endpoint = state.endpoint
+        client_id = state.info.client_id
+        cred_tuple = (cred.fingerprint, org or "", project or "", state.host)
+        verdicts: List[Any] = []
+        if error_info is not None and error_info.code:
+            attrs[A.ERROR_CODE] = error_info.code
+        if error_info is not None and error_info.missing_scopes:
+            attrs[A.SCOPE_MISSING] = error_info.missing_scopes
+            attrs[A.SCOPE_ERROR] = True
+            mutated = bool(state.mutated)
+            for scope in error_info.missing_scopes:
+                verdict = self.diagnosis.observe_scope_error(cred_tuple, scope, endpoint.key, client_id, mutated)
+                verdicts.append((scope, verdict))
+            attrs.update(verdicts[0][1].span_attributes(client_id))
+        elif (exc is None and 200 <= status < 400) or status == 404:
+            # A 404 means the server went looking for the object: the credential passed the scope check.
+            self.diagnosis.observe_success(cred_tuple, endpoint.scopes, endpoint.key, client_id)
+        return verdicts
+
+    def _check_template(self, state: CallState, span: Any, fingerprint: str, secret: Optional[str]) -> None:
+        """A template never carries a piece of the credential sent (checked once per endpoint and credential);
+        the template on metrics is capped in distinct values."""
+        endpoint = state.endpoint
+        if endpoint.checked_for == fingerprint and endpoint.metric_template:
+            return
+        template = endpoint.template
+        if secret and len(secret) >= 8:
+            masked = mask_credentials(template, secret)
+            if masked != template:
+                # Rare: give this call its own endpoint, so the cached one keeps its template for other keys.
+                endpoint = EndpointHit(f"{state.method} {masked}", endpoint.attrs, masked, endpoint.operation,
+                                       endpoint.scopes, endpoint.key, endpoint.known, 0)
+                state.endpoint = endpoint
+                span.update_name(endpoint.name)
+                span.set_attribute(A.TEMPLATE, masked)
+        endpoint.metric_template = self._metric_template(endpoint.template, endpoint.known)
+        endpoint.checked_for = fingerprint
+
+    def _metric_template(self, template: str, known: bool) -> str:
+        """Known endpoints keep their template (bounded by the scope map); other templates up to the cap."""
+        seen = self._known_templates if known else self._unknown_templates
+        if template in seen:
+            return template
+        limit = self.MAX_KNOWN_TEMPLATES if known else self.settings.max_metric_templates
+        if len(seen) < limit:
+            seen.add(template)
+            return template
+        return A.TEMPLATE_OVERFLOW
+
+    #: Bound of distinct known-endpoint templates on metrics (scope-map endpoints x distinct base paths).
+    MAX_KNOWN_TEMPLATES = 2048
+
+    def _attempt_events(self, state: CallState, span: Any, error_type: str, secret: Optional[str]) -> None:
+        self._log_attempt(state, error_type)
+        for i, (ts, st, rid, err) in enumerate(state.attempt_log or ()):
+            ev: Dict[str, Any] = {A.EVENT_ATTEMPT_RETRY: i}
+            if st:
+                ev[A.HTTP_STATUS] = st
+            if rid:
+                ev[A.REQUEST_ID] = mask_value(str(rid), secret)
+            if err and not st:
+                ev[A.ERROR] = err
+            span.add_event(A.EVENT_ATTEMPT, ev, timestamp=ts)
+
+    def _record_metrics(self, state: CallState, cred: Credential, status: int, error_type: str,
+                        verdicts: List[Any], elapsed: float) -> None:
+        endpoint = state.endpoint
+        mattrs: Dict[str, Any] = {
+            A.HTTP_METHOD: state.method,
+            A.TEMPLATE: endpoint.metric_template or A.TEMPLATE_OVERFLOW,
+            A.HOST: state.host,
+            A.KEY_FINGERPRINT: self._metric_fingerprint(cred.fingerprint) if cred.fingerprint else "none",
+        }
+        if status:
+            mattrs[A.HTTP_STATUS] = status
+        if error_type:
+            mattrs[A.ERROR] = error_type
+        if endpoint.operation:
+            mattrs[A.OPERATION] = endpoint.operation
+        self.requests.add(1, mattrs)
+        self.duration.record(elapsed, mattrs)
+        for scope, verdict in verdicts:
+            sattrs = dict(mattrs)
+            sattrs[A.SCOPE] = scope
+            sattrs[A.DIAGNOSIS] = verdict.label
+            self.scope_errors.add(1, sattrs)
+
+    def _metric_fingerprint(self, fp: str) -> str:
+        keys = self._metric_keys
+        if fp in keys:
+            return fp
+        if len(keys) < self.settings.max_metric_keys:
+            keys.add(fp)
+            return fp
+        return A.FINGERPRINT_OVERFLOW
+
     MAX_CACHED_ERRORS = 256
 
-    def _error_for(self, status: int, exc: BaseException, sent: Any, fingerprint: str) -> tuple[ErrorInfo, Status]:
+    def _error_for(self, status: int, exc: BaseException, fingerprint: str,
+                   *secrets: Optional[str]) -> Tuple[ErrorInfo, Status]:
         """Error body -> (parsed error, span status). During an incident the same body arrives thousands of
         times, so each distinct (status, message, code, type, key) is parsed and masked once."""
         body = getattr(exc, "body", None)
@@ -321,16 +562,15 @@ class Recorder:
                 message, code, etype = err.get("message"), err.get("code"), err.get("type")
                 if isinstance(message, str) and len(message) <= 4096 and isinstance(code, (str, type(None))) \
                         and isinstance(etype, (str, type(None))):
-                    key = (status, message, code, etype, fingerprint)
+                    key = (status, message, code, etype, fingerprint, secrets[1:])
                     hit = self._errors.get(key)
                     if hit is not None:
                         return hit
         self.error_parse_misses += 1
-        secret = credential_from_authorization(sent) if isinstance(sent, str) else None
-        info = parse_error(status, body, secret)
+        info = parse_error(status, body, *secrets)
         if not info.message:
             info = ErrorInfo(status, info.missing_scopes, info.code, info.type,
-                             safe_message(getattr(exc, "message", "") or "", secret))
+                             safe_message(getattr(exc, "message", "") or "", *secrets))
         result = (info, Status(StatusCode.ERROR, info.message or str(status)))
         if key is not None:
             if len(self._errors) >= self.MAX_CACHED_ERRORS:
@@ -342,126 +582,19 @@ class Recorder:
         """Azure clients insert ``/deployments/{model}`` while building the request: re-match on the sent URL."""
         url = state.last_request.url
         sent = f"{url.scheme}://{url.host}{url.path}"  # no query: api-version would only split the cache
-        name, _attrs, template, operation, scopes, endpoint_key = self._endpoint_for(
-            state.info.static_attributes, state.method, sent)
-        if template == state.template:
+        client_state = state.info.state
+        if client_state is None:
             return
-        state.template, state.operation, state.scopes, state.endpoint_key = template, operation, scopes, endpoint_key
-        span.update_name(name)
-        span.set_attribute(A.TEMPLATE, template)
-        if operation:
-            span.set_attribute(A.OPERATION, operation)
-        if scopes:
-            span.set_attribute(A.SCOPE_REQUIRED, scopes)
-
-    def _finish(self, state: CallState, span: Any, response: Any, exc: BaseException | None) -> None:
-        elapsed = time.perf_counter() - state.start
-        info = state.info
-        if info.provider == A.PROVIDER_AZURE and state.last_request is not None:
-            self._refine_endpoint(state, span)
-        cred, sent, org, project = self._credential(state)
-        if response is None:
-            response = getattr(exc, "response", None) if exc is not None else state.last_response
-        status = getattr(response, "status_code", 0) if response is not None else 0
-        if not isinstance(status, int):
-            status = 0
-        attrs: dict[str, Any] = {A.ATTEMPTS: state.attempts, A.KEY_KIND: cred.kind}
-        if cred.fingerprint:
-            attrs[A.KEY_FINGERPRINT] = cred.fingerprint
-            if self.settings.capture_key_hint:
-                attrs[A.KEY_HINT] = cred.hint
-        if org:
-            attrs[A.ORGANIZATION] = str(org)
-        if project:
-            attrs[A.PROJECT] = str(project)
-        if status:
-            attrs[A.HTTP_STATUS] = status
-        if response is not None:
-            headers = getattr(response, "headers", None)
-            if headers is not None:
-                rid, rorg, rproj = _pick_headers(headers, _RESPONSE_HEADERS)
-                if rid:
-                    attrs[A.REQUEST_ID] = rid[:128]
-                if rorg:
-                    attrs[A.RESPONSE_ORGANIZATION] = rorg[:128]
-                if rproj:
-                    attrs[A.RESPONSE_PROJECT] = rproj[:128]
-        mutated = info.mutated_fields(state.client)
-        if mutated:
-            attrs[A.CLIENT_MUTATED] = mutated
-
-        error_type = ""
-        error_info: ErrorInfo | None = None
-        error_status: Status | None = None
-        if exc is not None:
-            if status >= 400:
-                error_type = str(status)
-                error_info, error_status = self._error_for(status, exc, sent, cred.fingerprint)
-            else:
-                error_type = _error_type_name(exc)
-                secret = credential_from_authorization(sent) if isinstance(sent, str) else None
-                error_status = Status(StatusCode.ERROR, safe_message(str(exc), secret) or error_type)
-        elif status >= 400:
-            error_type = str(status)
-        if error_type:
-            attrs[A.ERROR] = error_type
-
-        cred_tuple = (cred.fingerprint, org or "", project or "", state.host)
-        verdicts = []
-        if error_info is not None and error_info.code:
-            attrs[A.ERROR_CODE] = error_info.code
-        if error_info is not None and error_info.missing_scopes:
-            attrs[A.SCOPE_MISSING] = error_info.missing_scopes
-            attrs[A.SCOPE_ERROR] = True
-            for scope in error_info.missing_scopes:
-                verdict = self.diagnosis.observe_scope_error(
-                    cred_tuple, scope, state.endpoint_key, info.client_id, bool(mutated)
-                )
-                verdicts.append((scope, verdict))
-            attrs.update(verdicts[0][1].span_attributes(info.client_id))
-        elif (exc is None and 200 <= status < 400) or status == 404:
-            # A 404 means the server went looking for the object: the credential passed the scope check.
-            self.diagnosis.observe_success(cred_tuple, state.scopes, state.endpoint_key, info.client_id)
-
-        span.set_attributes(attrs)
-        if state.attempt_log is not None or state.attempts > 1:
-            self._log_attempt(state, error_type)
-            for i, (ts, st, rid, err) in enumerate(state.attempt_log or ()):
-                ev = {A.EVENT_ATTEMPT_RETRY: i}
-                if st:
-                    ev[A.HTTP_STATUS] = st
-                if rid:
-                    ev[A.REQUEST_ID] = str(rid)[:128]
-                if err and not st:
-                    ev[A.ERROR] = err
-                span.add_event(A.EVENT_ATTEMPT, ev, timestamp=ts)
-        for scope, verdict in verdicts:
-            if verdict.changed:
-                self._diagnosis_changed(span, cred, scope, verdict, info.client_id)
-        if error_type:
-            # Status and error.type carry the error; no "exception" event: during an incident this runs
-            # thousands of times a minute, and an event costs a third of a whole span.
-            span.set_status(error_status or Status(StatusCode.ERROR, error_type))
-
-        mattrs = {
-            A.HTTP_METHOD: state.method,
-            A.TEMPLATE: state.template,
-            A.HOST: state.host,
-            A.KEY_FINGERPRINT: self._metric_fingerprint(cred.fingerprint) if cred.fingerprint else "none",
-        }
-        if status:
-            mattrs[A.HTTP_STATUS] = status
-        if error_type:
-            mattrs[A.ERROR] = error_type
-        if state.operation:
-            mattrs[A.OPERATION] = state.operation
-        self.requests.add(1, mattrs)
-        self.duration.record(elapsed, mattrs)
-        for scope, verdict in verdicts:
-            sattrs = dict(mattrs)
-            sattrs[A.SCOPE] = scope
-            sattrs[A.DIAGNOSIS] = verdict.label
-            self.scope_errors.add(1, sattrs)
+        endpoint = self._endpoint_for(client_state, state.method, sent)
+        if endpoint.template == state.endpoint.template:
+            return
+        state.endpoint = endpoint
+        span.update_name(endpoint.name)
+        span.set_attribute(A.TEMPLATE, endpoint.template)
+        if endpoint.operation:
+            span.set_attribute(A.OPERATION, endpoint.operation)
+        if endpoint.scopes:
+            span.set_attribute(A.SCOPE_REQUIRED, endpoint.scopes)
 
     def _diagnosis_changed(self, span: Any, cred: Credential, scope: str, verdict: Any, client_id: str) -> None:
         attrs = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from .forking import after_fork_in_child
 from .redact import safe_message
 
 logger = logging.getLogger("otel_openai_scopes")
@@ -39,6 +40,14 @@ def report_internal_error(where: str, exc: BaseException) -> None:
         )
     except Exception:  # noqa: BLE001 - logging itself must not break the app
         pass
+
+
+def _after_fork() -> None:
+    global _lock
+    _lock = threading.Lock()
+
+
+after_fork_in_child(_after_fork)
 
 
 def reset_reported() -> None:

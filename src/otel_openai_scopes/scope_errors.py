@@ -10,16 +10,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
-from .redact import safe_message
+from .redact import mask_credentials, safe_message
 
 MAX_BODY_CHARS = 64 * 1024
 MAX_SCOPES = 16
 MAX_SCOPE_CHARS = 64
+MAX_SCOPE_PARTS = 6
 
 _MISSING = re.compile(r"missing\s+(?:the\s+)?(?:required\s+)?scopes?\s*[:=]\s*", re.IGNORECASE)
-_SCOPE = re.compile(r"^[A-Za-z][A-Za-z0-9_.:\-]*$")
+# Scope names as OpenAI writes them: lowercase dotted names (``api.threads.read``, ``model.request``,
+# ``vector_store.write``). Anything else in the list (words, a quoted key) is not a scope.
+_SCOPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,%d}" % (MAX_SCOPE_PARTS - 1))
 _END = re.compile(r"\.(?:\s|$)|\n|[\"<]")
 _SPLIT = re.compile(r"[,\s;]+|\band\b")  # between scope names in a "Missing scopes:" list
 
@@ -39,8 +42,17 @@ class ErrorInfo:
         return bool(self.missing_scopes)
 
 
-def parse_missing_scopes(message: str) -> tuple[str, ...]:
-    """``"... Missing scopes: a, b. Check ..."`` -> ``("a", "b")``; anything else -> ``()``."""
+def is_scope_name(token: str) -> bool:
+    """Whether ``token`` is a scope name by the strict grammar (bounded in length and parts)."""
+    return len(token) <= MAX_SCOPE_CHARS and _SCOPE.fullmatch(token) is not None
+
+
+def parse_missing_scopes(message: str, *secrets: Optional[str]) -> tuple[str, ...]:
+    """``"... Missing scopes: a.b, c.d. Check ..."`` -> ``("a.b", "c.d")``; anything else -> ``()``.
+
+    A list ends at its first token that is not a scope name; a name sharing 8 or more characters
+    with one of ``secrets`` (the credential sent) is dropped.
+    """
     if not message:
         return ()
     message = message[:MAX_BODY_CHARS]
@@ -51,10 +63,15 @@ def parse_missing_scopes(message: str) -> tuple[str, ...]:
         chunk = rest[: end.start()] if end else rest
         for token in _SPLIT.split(chunk):
             token = token.strip().strip(".`'\"()[]")
-            if token and len(token) <= MAX_SCOPE_CHARS and _SCOPE.match(token) and token not in found:
-                found.append(token)
-                if len(found) >= MAX_SCOPES:
-                    return tuple(found)
+            if not token:
+                continue
+            if not is_scope_name(token):
+                break
+            if token in found or (secrets and mask_credentials(token, *secrets) != token):
+                continue
+            found.append(token)
+            if len(found) >= MAX_SCOPES:
+                return tuple(found)
     return tuple(found)
 
 
@@ -95,7 +112,7 @@ def parse_error(status: int, body: Any, *secrets: str | None) -> ErrorInfo:
         message = message if isinstance(message, str) else body_to_text(message)
         code = obj.get("code")
         etype = obj.get("type")
-        missing = parse_missing_scopes(message)
+        missing = parse_missing_scopes(message, *secrets)
         return ErrorInfo(
             status=status,
             missing_scopes=missing,
@@ -107,6 +124,6 @@ def parse_error(status: int, body: Any, *secrets: str | None) -> ErrorInfo:
         text = body_to_text(body)
     return ErrorInfo(
         status=status,
-        missing_scopes=parse_missing_scopes(text),
+        missing_scopes=parse_missing_scopes(text, *secrets),
         message=safe_message(text, *secrets) if text.strip() else "",
     )

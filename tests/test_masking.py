@@ -1,0 +1,198 @@
+"""Masking (issue 11, findings 2, 3, 4): one mechanism that can only remove more.
+
+Property tests: random keys of every kind and length; messages embedding random slices (8 characters or
+more) at random places, in JSON fields, scope lists and response headers. No 8-character window of the key
+(outside its documented type prefix) survives, and a fingerprint or hint next to it is never masked.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+
+import openai
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from otel_openai_scopes import attributes as A
+from otel_openai_scopes.fingerprint import describe, key_prefix
+from otel_openai_scopes.redact import mask_credentials, safe_message
+from otel_openai_scopes.scope_errors import parse_error, parse_missing_scopes
+
+WINDOW = 8
+ALNUM = string.ascii_letters + string.digits
+B64URL = ALNUM + "-_"
+
+
+def leaked(key: str, text: str) -> list[str]:
+    """8-character windows of ``key`` in ``text``, except those inside its type prefix."""
+    start = len(key_prefix(key))
+    return [key[i:i + WINDOW] for i in range(len(key) - WINDOW + 1)
+            if i + WINDOW > start and key[i:i + WINDOW] in text]
+
+
+def _body(alphabet: str, lo: int, hi: int) -> st.SearchStrategy[str]:
+    return st.text(alphabet=alphabet, min_size=lo, max_size=hi)
+
+
+KEYS = st.one_of(
+    st.builds(lambda b: "sk-proj-" + b, _body(B64URL, 12, 164)),
+    st.builds(lambda b: "sk-svcacct-" + b, _body(B64URL, 12, 120)),
+    st.builds(lambda b: "sk-admin-" + b, _body(B64URL, 12, 80)),
+    st.builds(lambda b: "sk-" + b, _body(ALNUM, 5, 60)),  # legacy user keys, also short ones
+    _body("0123456789abcdef", 32, 32),  # Azure
+    st.builds(lambda a, b, c: f"eyJ{a}.{b}.{c}", _body(B64URL, 8, 60), _body(B64URL, 8, 200), _body(B64URL, 8, 60)),
+    _body(B64URL, 8, 100),  # anything else a gateway accepts
+)
+FILLER = st.text(alphabet=string.printable, max_size=80)
+
+
+@st.composite
+def key_and_message(draw):
+    key = draw(KEYS)
+    parts = [draw(FILLER)]
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(key) - WINDOW))
+        j = draw(st.integers(i + WINDOW, len(key)))
+        parts.append(key[i:j])
+        parts.append(draw(FILLER))
+    return key, "".join(parts)
+
+
+def test_the_leak_check_detects_a_leak():
+    key = "sk-proj-" + "AbCdEfGh12" * 4
+    assert leaked(key, "x" + key[11:19] + "y") and not leaked(key, "sk-proj-...h12")
+
+
+@settings(max_examples=400, deadline=None)
+@given(key_and_message())
+def test_no_window_of_the_key_survives_in_a_message(km):
+    key, message = km
+    assert leaked(key, mask_credentials(message, key)) == []
+    assert leaked(key, safe_message(message, key, limit=10_000)) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(key_and_message(), st.sampled_from(["message", "code", "type"]))
+def test_no_window_of_the_key_survives_in_json_fields(km, field):
+    key, text = km
+    err = {"message": "Missing scopes: api.threads.read.", "type": "invalid_request_error", "code": "missing_scope"}
+    err[field] = text if field == "message" else text[:60]
+    for body in ({"error": err}, json.dumps({"error": err})):
+        info = parse_error(401, body, key)
+        out = " ".join([info.message, info.code, info.type, *info.missing_scopes])
+        assert leaked(key, out) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(KEYS, FILLER)
+def test_masking_only_removes_more_with_the_key_than_without(key, filler):
+    """Finding 3: the sent key's first 8 characters were replaced first, so the sk- pattern stopped matching."""
+    for text in (f"Bearer {key}", f"{filler} {key} {filler}", f"Incorrect API key provided: {key}."):
+        without, with_key = mask_credentials(text), mask_credentials(text, key)
+        assert leaked(key, with_key) == []
+        assert len(with_key) <= len(without) + 3 * with_key.count("***")
+        assert set(leaked(key, with_key)) <= set(leaked(key, without))
+
+
+@settings(max_examples=300, deadline=None)
+@given(key_and_message())
+def test_a_fingerprint_or_hint_is_never_masked(km):
+    key, message = km
+    cred = describe(key)
+    text = f"{message} (hint {cred.hint}, fingerprint {cred.fingerprint}) {message}"
+    masked = mask_credentials(text, key)
+    assert f"(hint {cred.hint}, fingerprint {cred.fingerprint})" in masked
+
+
+@settings(max_examples=200, deadline=None)
+@given(key_and_message())
+def test_scopes_never_carry_a_key(km):
+    key, text = km
+    scopes = parse_missing_scopes(f"Missing scopes: api.model.read, {text}, model.request", key)
+    assert leaked(key, " ".join(scopes)) == []
+    assert scopes[:1] == ("api.model.read",)
+
+
+# --- the findings, one example each (these fail on the code before issue 11) -----------------------
+
+KEY = "sk-proj-" + "Xq7Lm2Pz9Rt4Vb8Nc1Kd6Hs3Jf5Wg0Ya7Ue2Io9Mn4Bv"
+
+
+def test_finding_3_bearer_with_the_sent_key_masks_the_whole_key():
+    assert leaked(KEY, mask_credentials(f"Bearer {KEY}", KEY)) == []
+    assert leaked(KEY, mask_credentials(f"rejected {KEY[12:40]} here", KEY)) == []
+    azure = "0123456789abcdef" + "fedcba9876543210"
+    assert leaked(azure, mask_credentials(f"key {azure[4:28]} not valid", azure)) == []
+    assert leaked(azure, mask_credentials(f"key {azure} not valid")) == []  # generic: long hex
+
+
+def test_finding_2_words_and_keys_are_not_scopes():
+    body = {"error": {"message": f"Missing scopes: api.model.read (upstream key {KEY})", "code": "missing_scope"}}
+    info = parse_error(401, body, KEY)
+    assert info.missing_scopes == ("api.model.read",)
+    assert parse_missing_scopes("Missing scopes: api.threads.read, model.request, vector_store.write.") == (
+        "api.threads.read", "model.request", "vector_store.write")
+    assert parse_missing_scopes("Missing scopes: Foo.Bar, api.x") == ()
+    assert parse_missing_scopes("Missing scopes: " + "a." * 40 + "b") == ()  # too long a name
+
+
+def test_finding_4_codes_are_masked_by_pieces_of_the_sent_key():
+    info = parse_error(401, {"error": {"message": "no", "code": KEY[10:30], "type": KEY[20:44]}}, KEY)
+    assert leaked(KEY, info.code + info.type) == []
+
+
+# --- end to end: headers a proxy echoes ----------------------------------------------------------
+
+HEADER_KEYS = st.one_of(
+    st.builds(lambda b: "sk-proj-" + b, _body(ALNUM, 20, 80)),
+    _body("0123456789abcdef", 32, 32),
+    _body(ALNUM, 12, 60),
+)
+
+
+@st.composite
+def key_and_header(draw):
+    key = draw(HEADER_KEYS)
+    i = draw(st.integers(0, len(key) - WINDOW))
+    j = draw(st.integers(i + WINDOW, len(key)))
+    pad = st.text(alphabet=ALNUM + "-_.", max_size=20)
+    return key, draw(pad) + key[i:j] + draw(pad)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kh=key_and_header(), header=st.sampled_from(["x-request-id", "openai-organization", "openai-project"]))
+def test_no_window_of_the_key_survives_in_response_headers(fake, instrumentor, telemetry, kh, header):
+    key, value = kh
+    fake.keys.clear()
+    fake.grant(key)
+    telemetry.exporter.clear()
+    fake.script("GET", "/models", 200, {"object": "list", "data": []}, headers={header: value})
+    openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0).models.list()
+    (span,) = telemetry.spans()
+    exported = json.dumps({k: str(v) for k, v in span.attributes.items()})
+    assert leaked(key, exported) == []
+    assert span.attributes[A.KEY_HINT] == describe(key).hint
+
+
+def test_finding_4_a_key_passed_as_organization_is_masked(fake, instrumentor, telemetry):
+    fake.grant(KEY)
+    openai.OpenAI(api_key=KEY, base_url=fake.base_url, organization=KEY, project="proj_" + KEY[8:30],
+                  max_retries=0).models.list()
+    a = dict(telemetry.only_span().attributes)
+    assert leaked(KEY, a[A.ORGANIZATION] + a[A.PROJECT]) == []
+    assert a[A.PROJECT].startswith("proj_")
+
+
+def test_finding_4_a_proxy_echoing_the_key_in_headers(fake, instrumentor, telemetry):
+    fake.grant(KEY)
+    fake.script("GET", "/models", 401, {"error": {"message": f"Missing scopes: api.model.read (key {KEY[9:41]})"}},
+                headers={"x-request-id": "req_" + KEY[8:40], "openai-organization": KEY[10:50]})
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0).models.list()
+    span = telemetry.only_span()
+    exported = json.dumps({k: str(v) for k, v in span.attributes.items()}) + span.status.description
+    assert leaked(KEY, exported) == []
+    assert span.attributes[A.SCOPE_MISSING] == ("api.model.read",)
+    assert span.attributes[A.REQUEST_ID].startswith("req_")
