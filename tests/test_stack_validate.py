@@ -6,6 +6,7 @@ configs and docs say (component list, Jaeger v2). Binaries: tests/stack.py (miss
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 
 import pytest
@@ -123,6 +124,11 @@ def test_jaeger_binary_is_the_v2_line():
     assert {"jaeger_storage", "jaeger_query"} <= {e["name"] for e in doc["extensions"]}
     assert "jaeger_storage_exporter" in {e["name"] for e in doc["exporters"]}
     assert {"otlp"} <= {r["name"] for r in doc["receivers"]}
+    go = shutil.which("go")
+    if go:  # the build info names the module version: v1.76.0 is Jaeger 2.13.0 (its CHANGELOG: "v1.76.0 / v2.13.0")
+        info = subprocess.run([go, "version", "-m", str(bins.jaeger)], capture_output=True, text=True, timeout=60)
+        assert re.search(r"^\s+mod\s+github\.com/jaegertracing/jaeger\s+v" + re.escape(stack.JAEGER_VERSION) + r"\s",
+                         info.stdout, re.M), info.stdout[:500]
 
 
 def test_prometheus_is_the_tested_release():
