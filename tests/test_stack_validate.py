@@ -135,3 +135,17 @@ def test_prometheus_is_the_tested_release():
     bins = stack.require_binaries("prometheus")
     out = subprocess.run([str(bins.prometheus), "--version"], capture_output=True, text=True, timeout=60)
     assert re.search(r"prometheus, version 2\.42\.", out.stdout + out.stderr), out.stdout + out.stderr
+
+
+def test_missing_binary_fails_under_ci_and_skips_locally(monkeypatch, tmp_path):
+    """The harness never silently skips in CI: with no cache and no override, CI=true turns a skip into a failure."""
+    monkeypatch.setattr(stack, "_CACHE_ENV", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(stack, "_ENV_BINARIES", {"otelcol": None, "jaeger": None, "prometheus": None})
+    monkeypatch.setenv("CI", "true")
+    assert stack.find_binaries().otelcol is None, "prebuilt binaries must be ignored under CI"
+    with pytest.raises(pytest.fail.Exception, match=r"scripts/stack\.sh build.*CI is set"):
+        stack.require_binaries("otelcol")
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(stack.Path, "home", lambda: tmp_path)  # no prebuilt dir either
+    with pytest.raises(pytest.skip.Exception, match=r"scripts/stack\.sh build"):
+        stack.require_binaries("otelcol", "jaeger")
