@@ -30,8 +30,11 @@ API::
         jaeger.raw(path)                                                     # bytes of any API response
         prom.query('sum(openai_client_requests_total)')                      # result vector
         prom.alerts(); prom.rules(); prom.series('{__name__=~"openai_.*"}')
+        prom.value(expr) -> float (sum of the vector); prom.firing() -> set of firing alert names
+        col.own_metric("otelcol_exporter_sent_spans")   # the Collector's own telemetry, summed over labels
+        col.log()                                        # its stdout+stderr so far (every process has .log())
         wait_until(lambda: ..., timeout=30, what="...")                      # poll helper
-        col.stop(); prom.stop()
+        col.stop(); prom.stop()                          # or use each as a context manager
 
 ``Collector.start`` appends ``collector-config/stack/loopback.yaml`` (the same file ``scripts/stack.sh up``
 uses) and sets its variables so every listener of the shipped configs (OTLP receiver, health_check, the
