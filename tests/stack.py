@@ -31,7 +31,7 @@ API::
         prom.query('sum(openai_client_requests_total)')                      # result vector
         prom.alerts(); prom.rules(); prom.series('{__name__=~"openai_.*"}')
         prom.value(expr) -> float (sum of the vector); prom.firing() -> set of firing alert names
-        col.own_metric("otelcol_exporter_sent_spans")   # the Collector's own telemetry, summed over labels
+        col.own_metric("otelcol_exporter_sent_spans", exporter="debug/anomalies")  # own telemetry, summed
         col.log()                                        # its stdout+stderr so far (every process has .log())
         wait_until(lambda: ..., timeout=30, what="...")                      # poll helper
         col.stop(); prom.stop()                          # or use each as a context manager
@@ -345,12 +345,16 @@ class Collector(_Managed):
         argv = [str(bins.otelcol), "validate"] + [f"--config={p}" for p in _config_paths(configs)]
         return subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=120)
 
-    def own_metric(self, name: str) -> float:
-        """Sum of one series family of the Collector's own telemetry (e.g. otelcol_exporter_sent_spans_total)."""
+    def own_metric(self, name: str, **labels: str) -> float:
+        """Sum over labels of one series of the Collector's own telemetry, with or without its ``_total``
+        suffix (``otelcol_exporter_sent_spans`` reads ``otelcol_exporter_sent_spans_total``); 0.0 if absent.
+        ``**labels`` keeps only lines carrying them (e.g. ``exporter="debug/anomalies"``)."""
         total = 0.0
         for line in http_get(self.telemetry_url).decode().splitlines():
-            if line.startswith(name) and (len(line) == len(name) or line[len(name)] in "{ "):
-                total += float(line.rsplit(" ", 1)[1])
+            for family in (name, name + "_total"):
+                if line.startswith(family) and line[len(family):len(family) + 1] in ("{", " "):
+                    if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                        total += float(line.rsplit(" ", 1)[1])
         return total
 
 
