@@ -433,3 +433,42 @@ def test_html_report_in_headless_chromium(tmp_path, processes):
     pic = subprocess.run([browser, *flags, f"--screenshot={shot}", page.as_uri()], capture_output=True, text=True,
                          timeout=120)
     assert pic.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, pic.stderr[-2000:]
+
+
+# ---- hostile files: never a traceback ---------------------------------------------------------------------
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                        max_size=3), max_leaves=8)
+any_value = st.fixed_dictionaries({}, optional={"stringValue": json_values, "intValue": json_values,
+                                                "boolValue": json_values, "arrayValue": json_values})
+hostile_span = st.fixed_dictionaries({}, optional={
+    "startTimeUnixNano": json_values | st.just("1800000000000000000"), "endTimeUnixNano": json_values,
+    "name": json_values,
+    "attributes": st.lists(st.fixed_dictionaries({"key": st.sampled_from(sorted(A.SPAN_ATTRIBUTES))},
+                                                 optional={"value": any_value}), max_size=6)})
+hostile_doc = st.fixed_dictionaries({"resourceSpans": st.lists(st.fixed_dictionaries({}, optional={
+    "resource": json_values, "scopeSpans": st.lists(st.fixed_dictionaries({}, optional={
+        "spans": st.lists(hostile_span, max_size=3)}), max_size=2)}), max_size=2)})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(hostile_doc | json_values, max_size=4))
+def test_any_json_lines_give_an_analysis_or_a_reason_never_an_exception(tmp_path_factory, docs):
+    f = tmp_path_factory.mktemp("hostile") / "t.jsonl"
+    f.write_text("\n".join(json.dumps(d) for d in docs) + "\n")
+    analysis = analyze_files([f])
+    stats = analysis.files[0]
+    assert stats.spans + stats.unreadable + stats.other_signals <= stats.lines or stats.spans
+    to_json(analysis)
+    render_html(analysis)
+    verdict_lines(analysis)
+
+
+def test_a_line_with_a_bad_field_is_unreadable_not_half_read(tmp_path):
+    doc = json.loads(_otlp_line(3))
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"][2]["startTimeUnixNano"] = "soon"
+    f = tmp_path / "t.jsonl"
+    f.write_bytes(dumps_line(doc) + b"\n" + _otlp_line(2))
+    analysis = analyze_files([f])
+    assert analysis.spans == 2 and analysis.files[0].unreadable == 1
+    assert "wrong type" in analysis.warnings[0]

@@ -70,11 +70,11 @@ class OtlpJsonFileMetricExporter(MetricExporter):
 
 
 # ---- the OTLP/JSON shape, as far as the report reads it (unknown fields are skipped by the decoder) ----
-class _ArrayValue(msgspec.Struct):
+class _ArrayValue(msgspec.Struct, gc=False):
     values: List["_AnyValue"] = msgspec.field(default_factory=list)
 
 
-class _AnyValue(msgspec.Struct):
+class _AnyValue(msgspec.Struct, gc=False):
     stringValue: Optional[str] = None
     boolValue: Optional[bool] = None
     intValue: Union[int, str, None] = None
@@ -82,32 +82,32 @@ class _AnyValue(msgspec.Struct):
     arrayValue: Optional[_ArrayValue] = None
 
 
-class _KeyValue(msgspec.Struct):
+class _KeyValue(msgspec.Struct, gc=False):
     key: str = ""
     value: _AnyValue = msgspec.field(default_factory=_AnyValue)
 
 
-class _Span(msgspec.Struct):
+class _Span(msgspec.Struct, gc=False):
     name: str = ""
     startTimeUnixNano: Union[int, str] = 0
     endTimeUnixNano: Union[int, str] = 0
     attributes: List[_KeyValue] = msgspec.field(default_factory=list)
 
 
-class _ScopeSpans(msgspec.Struct):
+class _ScopeSpans(msgspec.Struct, gc=False):
     spans: List[_Span] = msgspec.field(default_factory=list)
 
 
-class _Resource(msgspec.Struct):
+class _Resource(msgspec.Struct, gc=False):
     attributes: List[_KeyValue] = msgspec.field(default_factory=list)
 
 
-class _ResourceSpans(msgspec.Struct):
+class _ResourceSpans(msgspec.Struct, gc=False):
     resource: _Resource = msgspec.field(default_factory=_Resource)
     scopeSpans: List[_ScopeSpans] = msgspec.field(default_factory=list)
 
 
-class _Document(msgspec.Struct):
+class _Document(msgspec.Struct, gc=False):
     resourceSpans: Optional[List[_ResourceSpans]] = None
     # other signals: skipped unparsed (an empty Raw means absent)
     resourceMetrics: msgspec.Raw = msgspec.Raw()
@@ -135,7 +135,14 @@ def _value(v: _AnyValue) -> Any:
 def _attributes(items: List[_KeyValue], keys: Optional[FrozenSet[str]]) -> Dict[str, Any]:
     if keys is None:
         return {kv.key: _value(kv.value) for kv in items}
-    return {kv.key: _value(kv.value) for kv in items if kv.key in keys}
+    out: Dict[str, Any] = {}
+    for kv in items:  # the hot loop of a report: strings, the common case, inline
+        key = kv.key
+        if key in keys:
+            v = kv.value
+            text = v.stringValue
+            out[key] = text if text is not None else _value(v)
+    return out
 
 
 def any_value(v: Any) -> Any:
@@ -162,20 +169,18 @@ def attributes_of(items: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
 class SpanRecord:
     """One span from an OTLP JSON file, flattened to what the report reads."""
 
-    __slots__ = ("name", "start_ns", "end_ns", "attributes", "resource", "source")
+    __slots__ = ("name", "start_ns", "end_ns", "attributes", "resource", "source", "process")
 
     def __init__(self, name: str, start_ns: int, end_ns: int, attributes: Dict[str, Any],
-                 resource: Dict[str, Any], source: str = "") -> None:
+                 resource: Dict[str, Any], source: str = "", process: Optional[str] = None) -> None:
         self.name = name
         self.start_ns = start_ns
         self.end_ns = end_ns
         self.attributes = attributes
         self.resource = resource
         self.source = source
-
-    @property
-    def process(self) -> str:
-        return process_id(self.resource, self.source)
+        #: which process emitted it (:func:`process_id`)
+        self.process = process_id(resource, source) if process is None else process
 
 
 def process_id(resource: Dict[str, Any], source: str) -> str:
@@ -210,6 +215,7 @@ NOT_OTLP = "JSON but not OTLP (no resourceSpans/resourceMetrics/resourceLogs)"
 CUT_OFF = "last line cut off (export still running, or the file was truncated)"
 TOO_LONG = f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
 BINARY = "binary data"
+BAD_FIELDS = "OTLP with fields of the wrong type (e.g. a time that is not a number)"
 
 
 @dataclass
@@ -257,7 +263,7 @@ def _sniff(head: bytes) -> str:
 
 def _open(path: Path, stats: FileStats) -> Tuple[IO[bytes], bytes]:
     try:
-        raw: IO[bytes] = open(path, "rb")
+        raw: IO[bytes] = open(path, "rb", buffering=1 << 20)
     except OSError as exc:
         raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
     try:
@@ -325,7 +331,6 @@ class SpanReader:
     def _read(self, path: Path, stats: FileStats) -> Iterator[SpanRecord]:
         stream, head = _open(path, stats)
         source = str(path)
-        keys = self.keys
         resources: Dict[bytes, Tuple[Dict[str, Any], str]] = {}
         with stream:
             for line, complete in _lines(stream, stats):
@@ -346,22 +351,35 @@ class SpanReader:
                     else:
                         stats.other_signals += 1
                     continue
-                for rs in doc.resourceSpans:
-                    raw_resource = msgspec.json.encode(rs.resource.attributes)
-                    known = resources.get(raw_resource)
-                    if known is None:
-                        attrs = _attributes(rs.resource.attributes, None)
-                        known = (attrs, process_id(attrs, source))
-                        if len(resources) < 4096:
-                            resources[raw_resource] = known
-                    resource = known[0]
-                    for ss in rs.scopeSpans:
-                        for sp in ss.spans:
-                            stats.spans += 1
-                            yield SpanRecord(sp.name, int(sp.startTimeUnixNano), int(sp.endTimeUnixNano),
-                                             _attributes(sp.attributes, keys), resource, source)
+                try:
+                    records = self._records(doc, resources, source)
+                except (ValueError, TypeError, OverflowError):  # e.g. a time that is not a number
+                    stats.add_unreadable(BAD_FIELDS)
+                    continue
+                stats.spans += len(records)
+                yield from records
         if not stats.spans:
             stats.problem = _why(stats, head)
+
+    def _records(self, doc: _Document, resources: Dict[bytes, Tuple[Dict[str, Any], str]],
+                 source: str) -> List[SpanRecord]:
+        """One line's spans, converted whole: a bad field makes the line unreadable, never half-read."""
+        keys = self.keys
+        out: List[SpanRecord] = []
+        for rs in doc.resourceSpans or ():
+            raw_resource = msgspec.json.encode(rs.resource.attributes)
+            known = resources.get(raw_resource)
+            if known is None:
+                attrs = _attributes(rs.resource.attributes, None)
+                known = (attrs, process_id(attrs, source))
+                if len(resources) < 4096:
+                    resources[raw_resource] = known
+            resource, process = known
+            for ss in rs.scopeSpans:
+                for sp in ss.spans:
+                    out.append(SpanRecord(sp.name, int(sp.startTimeUnixNano), int(sp.endTimeUnixNano),
+                                          _attributes(sp.attributes, keys), resource, source, process))
+        return out
 
     def warnings(self) -> List[str]:
         """One line per file with unreadable lines (files that yielded spans), with counts and reasons."""

@@ -17,6 +17,7 @@ Exit codes of ``report``: 0 no scope error found, 1 scope errors found, 2 nothin
 
 from __future__ import annotations
 
+import gc
 import html
 import json
 import math
@@ -119,6 +120,22 @@ class VerdictPhase:
     last_ns: int
 
 
+def _text(value: Any) -> str:
+    """An attribute as a string ("" when absent): telemetry files may hold any type anywhere."""
+    if type(value) is str:
+        return value
+    return "" if value is None else str(value)
+
+
+def _texts(value: Any) -> Tuple[str, ...]:
+    """A string-array attribute as a tuple of strings (a lone string counts as one)."""
+    if not value:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(_text(v) for v in value)
+    return (_text(value),)
+
+
 # ---- windows -----------------------------------------------------------------------------------------------
 @dataclass(eq=False)
 class Window:
@@ -164,7 +181,7 @@ class Window:
         self.errors += 1
         self.start_ns = min(self.start_ns, span.start_ns)
         self.end_ns = max(self.end_ns, span.end_ns)
-        diagnosis = str(a.get(A.DIAGNOSIS) or A.DIAGNOSIS_UNKNOWN)
+        diagnosis = _text(a.get(A.DIAGNOSIS)) or A.DIAGNOSIS_UNKNOWN
         self.live[diagnosis] += 1
         if diagnosis not in self.live_first or span.start_ns < self.live_first[diagnosis]:
             self.live_first[diagnosis] = span.start_ns
@@ -174,19 +191,19 @@ class Window:
         if per_process is None:
             per_process = self.process_diagnoses[process] = Counter()
         per_process[diagnosis] += 1
-        mutated = a.get(A.CLIENT_MUTATED) or ()
+        mutated = _texts(a.get(A.CLIENT_MUTATED))
         if mutated or diagnosis == A.DIAGNOSIS_CLIENT_MUTATED:
             self.mutated_errors += 1
-            self.mutated_fields.update(str(m) for m in mutated)
-        cid = str(a.get(A.CLIENT_ID) or "")
+            self.mutated_fields.update(mutated)
+        cid = _text(a.get(A.CLIENT_ID))
         if len(self.client_ids) < MAX_COUNTED:
             self.client_ids.add(cid)
         client = self.clients.get(cid)
         if client is None and len(self.clients) < MAX_WINDOW_CLIENTS:
-            client = self.clients[cid] = WindowClient(cid, str(a.get(A.CLIENT_ORIGIN) or ""), process)
+            client = self.clients[cid] = WindowClient(cid, _text(a.get(A.CLIENT_ORIGIN)), process)
         if client is not None:
             client.errors += 1
-            client.mutated.update(str(m) for m in mutated)
+            client.mutated.update(mutated)
         self.endpoints[f"{a.get(A.HTTP_METHOD, '')} {a.get(A.TEMPLATE, '')}"] += 1
         if A.OPERATION in a:
             self.operations[str(a[A.OPERATION])] += 1
@@ -344,9 +361,9 @@ class Analysis:
     clients: Dict[str, ClientLane] = field(default_factory=dict)
     files: List[Any] = field(default_factory=list)  # otlp_json.FileStats
     warnings: List[str] = field(default_factory=list)
-    # (fingerprint, "METHOD template", process) -> calls that passed the scope check
-    passed: Dict[Tuple[str, str, str], Series] = field(default_factory=dict)
-    endpoint_scopes: Dict[str, Set[str]] = field(default_factory=dict)
+    # (fingerprint, (method, template), process) -> calls that passed the scope check
+    passed: Dict[Tuple[str, Tuple[str, str], str], Series] = field(default_factory=dict)
+    endpoint_scopes: Dict[Tuple[str, str], Set[str]] = field(default_factory=dict)
     _sets: Dict[Tuple[str, Tuple[str, ...]], WindowSet] = field(default_factory=dict)
 
     @property
@@ -388,13 +405,10 @@ class Analysis:
                 fp = OTHER
                 lane = self.keys.get(fp)
             if lane is None:
-                lane = self.keys[fp] = KeyLane(fp, str(a.get(A.KEY_HINT) or ""), self.grid.new_series())
-        if not lane.hint and a.get(A.KEY_HINT):
-            lane.hint = str(a[A.KEY_HINT])
+                lane = self.keys[fp] = KeyLane(fp, "", self.grid.new_series())
         return lane
 
-    def _client(self, a: Dict[str, Any], process: str) -> ClientLane:
-        cid = str(a.get(A.CLIENT_ID) or "")
+    def _client(self, cid: str, a: Dict[str, Any], process: str) -> ClientLane:
         lane = self.clients.get(cid)
         if lane is None:
             if len(self.clients) >= MAX_CLIENT_LANES:
@@ -402,15 +416,17 @@ class Analysis:
                 lane = self.clients.get(cid)
             if lane is None:
                 g = self.grid
-                lane = self.clients[cid] = ClientLane(cid, str(a.get(A.CLIENT_ORIGIN) or "") if cid != OTHER else "",
+                lane = self.clients[cid] = ClientLane(cid, _text(a.get(A.CLIENT_ORIGIN)) if cid != OTHER else "",
                                                       process if cid != OTHER else "", g.new_series(), g.new_series())
         return lane
 
     def add(self, span: SpanRecord) -> None:
+        """Fold one span in (the hot path of a report: a few dict look-ups and counter increments)."""
         self.spans += 1
         a = span.attributes
-        template = a.get(A.TEMPLATE)
-        method = a.get(A.HTTP_METHOD)
+        get = a.get
+        template = get(A.TEMPLATE)
+        method = get(A.HTTP_METHOD)
         if template is None or method is None:
             return
         self.calls += 1
@@ -420,20 +436,22 @@ class Analysis:
         if span.end_ns > self.end_ns:
             self.end_ns = span.end_ns
         i = self.grid.index(start)
-        fp = str(a.get(A.KEY_FINGERPRINT) or "")
-        key = self._key(fp, a)
+        fp = _text(get(A.KEY_FINGERPRINT))
+        key = self.keys.get(fp) or self._key(fp, a)
         key.calls += 1
-        process = self._process(span)
+        if not key.hint:
+            key.hint = _text(get(A.KEY_HINT))
+        process = self.processes.get(span.process) or self._process(span)
         process.calls.add(i)
         process.total_calls += 1
-        client = self._client(a, process.id)
-        endpoint = f"{method} {template}"
-        mutated = a.get(A.CLIENT_MUTATED)
+        cid = _text(get(A.CLIENT_ID))
+        client = self.clients.get(cid) or self._client(cid, a, process.id)
+        mutated = get(A.CLIENT_MUTATED)
         if mutated:
             if not client.mutated or start < client.mutated_first_ns:
                 client.mutated_first_ns = start
-            client.mutated.update(str(m) for m in mutated)
-        if a.get(A.SCOPE_ERROR) is True:
+            client.mutated.update(_texts(mutated))
+        if get(A.SCOPE_ERROR) is True:
             self.scope_errors += 1
             key.scope_errors += 1
             process.errors.add(i)
@@ -441,28 +459,30 @@ class Analysis:
             client.errors.add(i)
             self._window(span, fp, key.hint, process.id, i)
             return
-        status = a.get(A.HTTP_STATUS)
-        try:
-            code = int(status or 0)
-        except (TypeError, ValueError):
-            code = 0
+        code = get(A.HTTP_STATUS)
+        if type(code) is not int:
+            try:
+                code = int(code or 0)
+            except (TypeError, ValueError):
+                code = 0
         if 200 <= code < 400:
             self.calls_ok += 1
             key.ok.add(i)
             process.ok.add(i)
             client.ok.add(i)
-        if 200 <= code < 400 or code == 404:  # 404: the server looked the object up, the scope check passed
-            key.passed += 1
-            series = self.passed.get((key.fingerprint, endpoint, process.id))
-            if series is None:
-                series = self.passed[(key.fingerprint, endpoint, process.id)] = self.grid.new_series()
-                required = a.get(A.SCOPE_REQUIRED) or ()
-                if endpoint not in self.endpoint_scopes:
-                    self.endpoint_scopes[endpoint] = {str(s) for s in required}
-            series.add(i)
+        elif code != 404:  # 404: the server looked the object up, so the scope check passed
+            return
+        key.passed += 1
+        endpoint = (method, template)
+        series = self.passed.get((key.fingerprint, endpoint, process.id))
+        if series is None:
+            series = self.passed[(key.fingerprint, endpoint, process.id)] = self.grid.new_series()
+            if endpoint not in self.endpoint_scopes:
+                self.endpoint_scopes[endpoint] = set(_texts(get(A.SCOPE_REQUIRED)))
+        series.add(i)
 
     def _window(self, span: SpanRecord, fp: str, hint: str, process: str, i: int) -> None:
-        scopes = tuple(sorted({str(s) for s in span.attributes.get(A.SCOPE_MISSING) or ()}))
+        scopes = tuple(sorted(set(_texts(span.attributes.get(A.SCOPE_MISSING)))))
         wset = self._sets.get((fp, scopes))
         if wset is None:
             wset = self._sets[(fp, scopes)] = WindowSet()
@@ -488,7 +508,7 @@ class Analysis:
         for w in self.windows:
             lo, hi = g.bucket(w.start_ns), g.bucket(w.end_ns)
             failing = w.processes
-            endpoints = set(w.endpoints)
+            endpoints = {tuple(e.split(" ", 1)) for e in w.endpoints}
             wanted = set(w.scopes)
             if wanted:
                 endpoints |= {e for e, scopes in self.endpoint_scopes.items() if scopes & wanted}
@@ -526,7 +546,15 @@ def analyze_files(paths: Sequence["str | Path"], gap_seconds: float = 60.0,
     """Stream the files through :func:`analyze`. Raises ``otlp_json.UnreadableFile`` for a file that
     cannot be opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``."""
     reader = SpanReader(paths, READ_ATTRIBUTES)
-    analysis = analyze(reader, gap_seconds, max_buckets)
+    # The stream allocates millions of short-lived containers and creates no cycles: the cyclic collector
+    # would only rescan them (a third of the run time), so it pauses for the pass.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        analysis = analyze(reader, gap_seconds, max_buckets)
+    finally:
+        if collecting:
+            gc.enable()
     analysis.files = reader.files
     analysis.warnings = reader.warnings()
     return analysis
