@@ -750,8 +750,10 @@ def test_finding_8_live_clients_past_max_clients_keep_their_ids_and_memory(fake,
         ids = [reg.get_or_register(c).client_id for c in clients]
         for c in clients * 10:
             c.models.list()
-        gc.collect()
         tracemalloc.start()
+        for c in clients * 5:  # under tracing once first: one-off allocations (3.9's frame caches) are not growth
+            c.models.list()
+        gc.collect()
         before = tracemalloc.take_snapshot()
         for c in clients * 25:
             c.models.list()
@@ -767,7 +769,7 @@ def test_finding_8_live_clients_past_max_clients_keep_their_ids_and_memory(fake,
     finally:
         inst.uninstrument()
         http.close()
-    assert growth < 10 * 500, f"{growth} bytes kept over 500 calls"  # was about 2 KB per call
+    assert growth < 100 * 500, f"{growth} bytes kept over 500 calls"  # was about 2 KB per call (1 MB here)
 
 
 def test_finding_8_the_endpoint_cache_is_bounded_in_bytes(fake, key):

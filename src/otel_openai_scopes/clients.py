@@ -17,7 +17,8 @@ import os
 import sys
 import threading
 import weakref
-from typing import Any, Callable, List, Optional
+from types import FrameType
+from typing import Any, Callable
 
 from . import attributes as A
 from .forking import PROCESS, after_fork_in_child
@@ -38,14 +39,16 @@ def _skip_prefixes() -> tuple[str, ...]:
         prefixes = [os.path.join(here, name) for name in _OWN_MODULES]
         for name in ("openai", "wrapt"):
             mod = sys.modules.get(name)
-            if mod is not None and getattr(mod, "__file__", None):
-                prefixes.append(os.path.dirname(mod.__file__) + os.sep)
+            mod_file = getattr(mod, "__file__", None)
+            if mod_file:
+                prefixes.append(os.path.dirname(mod_file) + os.sep)
         _SKIP_DIRS = tuple(prefixes)
     return _SKIP_DIRS
 
 
 def user_code_origin(start_depth: int = 2) -> str:
     """``file:line`` of the first frame outside openai, wrapt and this package's patch points."""
+    frame: FrameType | None
     try:
         frame = sys._getframe(start_depth)
     except ValueError:
@@ -71,9 +74,23 @@ class ClientInfo:
     """One client object as the instrumentation knows it: identity and construction values."""
 
     __slots__ = (
-        "serial", "generation", "client_id", "parent", "parent_id", "is_async", "provider", "origin",
-        "key_is_callable", "key_token", "auth_token", "organization", "project", "base_url", "ref", "state",
         "__weakref__",
+        "auth_token",
+        "base_url",
+        "client_id",
+        "generation",
+        "is_async",
+        "key_is_callable",
+        "key_token",
+        "organization",
+        "origin",
+        "parent",
+        "parent_id",
+        "project",
+        "provider",
+        "ref",
+        "serial",
+        "state",
     )
 
     def __init__(self, serial: int, is_async: bool, provider: str, origin: str = "", key: Any = None,
@@ -82,7 +99,7 @@ class ClientInfo:
         self.serial = serial
         self.generation = PROCESS.generation
         self.client_id = f"{PROCESS.tag}-{serial}"
-        self.parent: Optional[ClientInfo] = None
+        self.parent: ClientInfo | None = None
         self.parent_id = ""
         self.is_async = is_async
         self.provider = provider
@@ -94,7 +111,7 @@ class ClientInfo:
         self.organization = organization
         self.project = project
         self.base_url = base_url
-        self.ref: Optional[Callable[[], Any]] = None
+        self.ref: Callable[[], Any] | None = None
         #: Per-client state of the recorder (attributes cached for this client); None until first used.
         self.state: Any = None
 
@@ -113,7 +130,7 @@ class ClientInfo:
         self.parent_id = parent.client_id
         self.state = None
 
-    def mutated_fields(self, client: Any, auth: Optional[str] = None, api_key_header: Optional[str] = None) -> List[str]:
+    def mutated_fields(self, client: Any, auth: str | None = None, api_key_header: str | None = None) -> list[str]:
         """Which of api_key, organization, project, base_url differ now from construction.
 
         Called when an attempt is sent: ``auth`` / ``api_key_header`` are the credential headers as sent
@@ -143,7 +160,7 @@ class ClientInfo:
         return changed
 
 
-_registries: "weakref.WeakSet[ClientRegistry]" = weakref.WeakSet()
+_registries: weakref.WeakSet[ClientRegistry] = weakref.WeakSet()
 
 
 class ClientRegistry:
@@ -169,7 +186,7 @@ class ClientRegistry:
     def _after_fork(self) -> None:
         self._lock = threading.Lock()
 
-    def get(self, client: Any) -> Optional[ClientInfo]:
+    def get(self, client: Any) -> ClientInfo | None:
         try:
             info = client.__dict__.get(INFO_ATTRIBUTE)
         except AttributeError:
@@ -190,7 +207,7 @@ class ClientRegistry:
         return info
 
     def register(
-        self, client: Any, origin: Optional[str] = None, before_instrumentation: bool = False, origin_depth: int = 3
+        self, client: Any, origin: str | None = None, before_instrumentation: bool = False, origin_depth: int = 3
     ) -> ClientInfo:
         """Snapshot ``client`` as constructed now. ``origin=None`` walks the stack for user code."""
         if origin is None:

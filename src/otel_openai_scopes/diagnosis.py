@@ -21,6 +21,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -43,8 +44,8 @@ class _ScopeState:
 class _FailingSet:
     """Clients and keys that failed for one scope, oldest first, pruned to the window."""
 
-    clients: "OrderedDict[str, float]" = field(default_factory=OrderedDict)
-    keys: "OrderedDict[str, float]" = field(default_factory=OrderedDict)
+    clients: OrderedDict[str, float] = field(default_factory=OrderedDict)
+    keys: OrderedDict[str, float] = field(default_factory=OrderedDict)
 
 
 class Verdict(NamedTuple):
@@ -86,14 +87,15 @@ class Diagnosis:
     MAX_PER_SCOPE = 256
     MAX_SCOPES = 256
 
-    def __init__(self, window: float = 900.0, max_entries: int = 4096, min_failures: int = 3, clock=time.time):
+    def __init__(self, window: float = 900.0, max_entries: int = 4096, min_failures: int = 3,
+                 clock: Callable[[], float] = time.time) -> None:
         self.window = float(window)
         self.max_entries = max(16, int(max_entries))
         self.min_failures = max(1, int(min_failures))
         self.clock = clock
         self._lock = threading.Lock()
-        self._scopes: "OrderedDict[tuple[CredentialTuple, str], _ScopeState]" = OrderedDict()
-        self._failing: "OrderedDict[str, _FailingSet]" = OrderedDict()
+        self._scopes: OrderedDict[tuple[CredentialTuple, str], _ScopeState] = OrderedDict()
+        self._failing: OrderedDict[str, _FailingSet] = OrderedDict()
         self._recent: dict[tuple[CredentialTuple, str, str], float] = {}
         _instances.add(self)
 
@@ -130,7 +132,7 @@ class Diagnosis:
         recent[key] = now
         with self._lock:
             iso = _iso(now)
-            for name in scopes + (endpoint,):
+            for name in (*scopes, endpoint):
                 state = self._entry((cred, name))
                 state.last_success = now
                 state.last_success_iso = iso
@@ -193,7 +195,7 @@ class Diagnosis:
             )
 
 
-_instances: "weakref.WeakSet[Diagnosis]" = weakref.WeakSet()
+_instances: weakref.WeakSet[Diagnosis] = weakref.WeakSet()
 
 
 def _after_fork() -> None:

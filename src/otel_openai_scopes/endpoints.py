@@ -8,9 +8,10 @@ paths the scope map does not know are still templated by a generic ID detector.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterable, Mapping
+from typing import Any
 
 _ID_PREFIX = re.compile(
     r"^(?:thread|run|step|msg|asst|vs|vsfb|batch|ftjob|ft|ftckpt|resp|conv|item|fc|rs|cntr|cfile|eval|evalrun|"
@@ -46,8 +47,8 @@ class Endpoint:
 
 @dataclass
 class _Node:
-    literal: dict[str, "_Node"] = field(default_factory=dict)
-    param: "_Node | None" = None
+    literal: dict[str, _Node] = field(default_factory=dict)
+    param: _Node | None = None
     param_name: str = ""
     endpoint: Endpoint | None = None
 
@@ -187,7 +188,7 @@ class EndpointMatcher:
         return Endpoint(method, prefix + generic_template(segs) if segs else prefix or "/", known=False)
 
 
-def endpoints_from_rows(rows: Iterable[Mapping[str, str]], api_prefix: str = "/v1") -> list[Endpoint]:
+def endpoints_from_rows(rows: Iterable[Mapping[str, Any]], api_prefix: str = "/v1") -> list[Endpoint]:
     """Rows with method, template, operation, scopes (comma separated), confidence -> endpoints.
 
     Templates are stored relative to the API base, so a ``/v1`` prefix is removed.

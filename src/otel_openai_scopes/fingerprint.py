@@ -60,10 +60,7 @@ def key_prefix(key: str) -> str:
 
 def fingerprint(key: str, secret: bytes | None = None) -> str:
     data = _DOMAIN + key.encode("utf-8", "surrogatepass")
-    if secret:
-        digest = hmac.new(secret, data, hashlib.sha256).hexdigest()
-    else:
-        digest = hashlib.sha256(data).hexdigest()
+    digest = hmac.new(secret, data, hashlib.sha256).hexdigest() if secret else hashlib.sha256(data).hexdigest()
     return digest[:FINGERPRINT_HEX_CHARS]
 
 

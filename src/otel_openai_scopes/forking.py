@@ -8,9 +8,9 @@ right after ``fork()`` (``os.register_at_fork``), before any other code of the c
 from __future__ import annotations
 
 import os
-from typing import Callable, List
+from typing import Callable
 
-_hooks: List[Callable[[], None]] = []
+_hooks: list[Callable[[], None]] = []
 
 
 class _Process:
@@ -34,7 +34,7 @@ def _renew() -> None:
     for hook in _hooks:
         try:
             hook()
-        except Exception:  # noqa: BLE001,S110 - a failed renewal must not kill the child
+        except Exception:  # noqa: BLE001 - a failed renewal must not kill the child
             pass
 
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import contextvars
 import importlib
-from typing import Any, Collection
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import attach, detach
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+# The class is there; mypy does not see it through the opentelemetry namespace package.
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import get_meter
 from opentelemetry.trace import get_tracer, set_span_in_context
@@ -31,12 +34,17 @@ from .scope_map import build_matcher
 from .streams import AsyncStreamProxy, SyncStreamProxy
 from .version import __version__
 
+if TYPE_CHECKING:  # the wrapt wrapper signature
+    Wrapped = Callable[..., Any]
+    Args = tuple[Any, ...]
+    Kwargs = dict[str, Any]
+
 _CURRENT: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("otel_openai_scopes_call", default=None)
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
 
-class OpenAIScopesInstrumentor(BaseInstrumentor):
+class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     """Spans and metrics for every OpenAI API call, tagged with what explains ``Missing scopes`` 401s.
 
     ``OpenAIScopesInstrumentor().instrument(tracer_provider=..., meter_provider=..., **settings)``;
@@ -134,10 +142,10 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         return list(self._patched)
 
     # -- wrappers ------------------------------------------------------------------------------------
-    def _make_sync_request(self, recorder: Recorder):
+    def _make_sync_request(self, recorder: Recorder) -> Callable[..., Any]:
         stream_types = self._stream_types
 
-        def request_wrapper(wrapped, instance, args, kwargs):
+        def request_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             if not (recorder._live or recorder.live()):
                 return wrapped(*args, **kwargs)
             try:
@@ -166,10 +174,10 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
 
         return request_wrapper
 
-    def _make_async_request(self, recorder: Recorder):
+    def _make_async_request(self, recorder: Recorder) -> Callable[..., Any]:
         stream_types = self._stream_types
 
-        async def request_wrapper(wrapped, instance, args, kwargs):
+        async def request_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             if not (recorder._live or recorder.live()):
                 return await wrapped(*args, **kwargs)
             try:
@@ -207,10 +215,10 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
             return None
         return state
 
-    def _make_sync_send(self, recorder: Recorder, by: str):
+    def _make_sync_send(self, recorder: Recorder, by: str) -> Callable[..., Any]:
         state_for = self._state_for
 
-        def send_wrapper(wrapped, instance, args, kwargs):
+        def send_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             state = state_for(instance, by)
             if state is None:
                 return wrapped(*args, **kwargs)
@@ -224,10 +232,10 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
 
         return send_wrapper
 
-    def _make_async_send(self, recorder: Recorder, by: str):
+    def _make_async_send(self, recorder: Recorder, by: str) -> Callable[..., Any]:
         state_for = self._state_for
 
-        async def send_wrapper(wrapped, instance, args, kwargs):
+        async def send_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             state = state_for(instance, by)
             if state is None:
                 return await wrapped(*args, **kwargs)
@@ -242,8 +250,8 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         return send_wrapper
 
     @staticmethod
-    def _make_init(recorder: Recorder):
-        def init_wrapper(wrapped, instance, args, kwargs):
+    def _make_init(recorder: Recorder) -> Callable[..., Any]:
+        def init_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             wrapped(*args, **kwargs)
             try:
                 if recorder.registry.get(instance) is None:
@@ -254,8 +262,8 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):
         return init_wrapper
 
     @staticmethod
-    def _make_copy(recorder: Recorder):
-        def copy_wrapper(wrapped, instance, args, kwargs):
+    def _make_copy(recorder: Recorder) -> Callable[..., Any]:
+        def copy_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             child = wrapped(*args, **kwargs)
             try:
                 recorder.set_parent(child, instance)

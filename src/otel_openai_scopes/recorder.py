@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import trace
@@ -21,7 +21,7 @@ from .clients import ClientInfo, ClientRegistry
 from .config import Settings
 from .diagnosis import Diagnosis
 from .endpoints import EndpointMatcher, sanitize_base_path
-from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache, credential_from_authorization
+from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache
 from .redact import mask_credentials, mask_value, safe_message
 from .safety import report_internal_error
 from .scope_errors import ErrorInfo, parse_error
@@ -37,31 +37,56 @@ MAX_CACHED_VALUES = 1024
 class CallState:
     """One logical call in flight."""
 
+    recorder: Recorder
+    span: Any
+    start: float
+    client: Any
+    info: ClientInfo
+    http_client: Any
+    method: str
+    endpoint: EndpointHit
+    host: str
+
     __slots__ = (
-        "recorder", "span", "start", "client", "info", "http_client", "method", "endpoint", "host",
-        "attempts", "attempt_log", "last_request", "last_response", "attempt_start", "finished", "sent", "mutated",
+        "attempt_log",
+        "attempt_start",
+        "attempts",
+        "client",
+        "endpoint",
+        "finished",
+        "host",
+        "http_client",
+        "info",
+        "last_request",
+        "last_response",
+        "method",
+        "mutated",
+        "recorder",
+        "sent",
+        "span",
+        "start",
     )
 
     def __init__(self) -> None:
         self.attempts = 0
-        self.attempt_log: Optional[List[Tuple[int, int, Any, str]]] = None
+        self.attempt_log: list[tuple[int, int, Any, str]] | None = None
         self.last_request: Any = None
         self.last_response: Any = None
         self.attempt_start = 0
         self.finished = False
         # (Authorization, api-key, OpenAI-Organization, OpenAI-Project) of the last attempt, as sent.
-        self.sent: Optional[List[Optional[str]]] = None
+        self.sent: list[str | None] | None = None
         # Fields of the client that differ from construction, judged when the last attempt was sent.
-        self.mutated: Optional[List[str]] = None
+        self.mutated: list[str] | None = None
 
 
 class ClientState:
     """What the recorder derives once per client (and again when its base URL changes)."""
 
-    __slots__ = ("owner", "base_url", "base_path", "raw_base_path", "host", "attrs", "path_secrets")
+    __slots__ = ("attrs", "base_path", "base_url", "host", "owner", "path_secrets", "raw_base_path")
 
     def __init__(self, owner: Any, base_url: Any, base_path: str, raw_base_path: str, host: str,
-                 attrs: Dict[str, Any], path_secrets: Tuple[str, ...] = ()) -> None:
+                 attrs: dict[str, Any], path_secrets: tuple[str, ...] = ()) -> None:
         self.owner = owner
         #: Base-path segments shown as placeholders (a gateway token, say): masked in error messages too.
         self.path_secrets = path_secrets
@@ -75,10 +100,20 @@ class ClientState:
 class EndpointHit:
     """One (client, method, URL) resolved: what a span and metric records of that call carry."""
 
-    __slots__ = ("name", "attrs", "template", "operation", "scopes", "key", "known", "checked_for",
-                 "metric_template", "size")
+    __slots__ = (
+        "attrs",
+        "checked_for",
+        "key",
+        "known",
+        "metric_template",
+        "name",
+        "operation",
+        "scopes",
+        "size",
+        "template",
+    )
 
-    def __init__(self, name: str, attrs: Dict[str, Any], template: str, operation: str, scopes: Tuple[str, ...],
+    def __init__(self, name: str, attrs: dict[str, Any], template: str, operation: str, scopes: tuple[str, ...],
                  key: str, known: bool, size: int) -> None:
         self.name = name
         self.attrs = attrs
@@ -109,9 +144,9 @@ _REQUEST_HEADERS = {b"authorization": 0, b"api-key": 1, b"openai-organization": 
 _RESPONSE_HEADERS = {b"x-request-id": 0, b"openai-organization": 1, b"openai-project": 2}
 
 
-def _pick_headers(headers: Any, wanted: Dict[bytes, int]) -> List[Optional[str]]:
+def _pick_headers(headers: Any, wanted: dict[bytes, int]) -> list[str | None]:
     """The wanted headers in one pass over the raw list (one ``get`` each scans the list every time)."""
-    out: List[Optional[str]] = [None] * len(wanted)
+    out: list[str | None] = [None] * len(wanted)
     items = getattr(headers, "_list", None)  # httpx / httpx2: (raw key, lower-cased key, value) triples
     if type(items) is list:
         for _raw, key, value in items:
@@ -159,10 +194,10 @@ class Recorder:
         self._unknown_templates: set[str] = set()
         self.meter = meter
         self._live = False
-        self._errors: Dict[Tuple[Any, ...], Tuple[ErrorInfo, Status]] = {}
-        self._endpoints: Dict[Tuple[ClientState, str, str], EndpointHit] = {}
+        self._errors: dict[tuple[Any, ...], tuple[ErrorInfo, Status]] = {}
+        self._endpoints: dict[tuple[ClientState, str, str], EndpointHit] = {}
         self._endpoint_bytes = 0
-        self._values: Dict[Tuple[Any, Optional[str]], str] = {}
+        self._values: dict[tuple[Any, str | None], str] = {}
         self.error_parse_misses = 0
 
     # ---- is anything listening? ---------------------------------------------------------------
@@ -206,6 +241,7 @@ class Recorder:
             return cached  # type: ignore[no-any-return]
         host, port, raw_base_path = "", 0, ""
         try:
+            assert base_url is not None
             host = base_url.host or ""
             port = base_url.port or (443 if base_url.scheme == "https" else 80)
             raw_base_path = (base_url.path or "").rstrip("/")
@@ -217,7 +253,7 @@ class Recorder:
         base_path = sanitize_base_path(raw_base_path)
         if isinstance(key, str) and base_path:
             base_path = mask_credentials(base_path, key)
-        attrs: Dict[str, Any] = {
+        attrs: dict[str, Any] = {
             A.HOST: mask_value(host, key if isinstance(key, str) else None, limit=255),
             A.PORT: port,
             A.PROVIDER: info.provider,
@@ -326,7 +362,7 @@ class Recorder:
             log.append((state.attempt_start, status, rid, error))
 
     # ---- finishing -----------------------------------------------------------------------------
-    def finish(self, state: CallState, response: Any = None, exc: Optional[BaseException] = None,
+    def finish(self, state: CallState, response: Any = None, exc: BaseException | None = None,
                end_span: bool = True) -> None:
         """Record the outcome. ``response`` is the final HTTP response when known."""
         if state.finished:
@@ -341,7 +377,7 @@ class Recorder:
             if end_span:
                 span.end()
 
-    def _finish(self, state: CallState, span: Any, response: Any, exc: Optional[BaseException]) -> None:
+    def _finish(self, state: CallState, span: Any, response: Any, exc: BaseException | None) -> None:
         """The steps of recording one call's outcome, each one idea."""
         elapsed = time.perf_counter() - state.start
         if state.info.provider == A.PROVIDER_AZURE and state.last_request is not None:
@@ -368,7 +404,7 @@ class Recorder:
             span.set_status(error_status or Status(StatusCode.ERROR, error_type))
         self._record_metrics(state, cred, status, error_type, verdicts, elapsed)
 
-    def _credential(self, state: CallState) -> Tuple[Credential, Optional[str], Any, Any]:
+    def _credential(self, state: CallState) -> tuple[Credential, str | None, Any, Any]:
         """(credential description, the raw credential for masking, organization, project) as sent."""
         sent = state.sent
         if sent is None and state.last_request is not None:
@@ -384,7 +420,7 @@ class Recorder:
         cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
         return cred, raw, getattr(state.client, "organization", None), getattr(state.client, "project", None)
 
-    def _masked(self, value: Any, secret: Optional[str]) -> str:
+    def _masked(self, value: Any, secret: str | None) -> str:
         """A header value that repeats call after call (organization, project), masked once per credential."""
         key = (value, secret)
         hit = self._values.get(key)
@@ -395,9 +431,9 @@ class Recorder:
             self._values[key] = hit
         return hit
 
-    def _credential_attributes(self, state: CallState, cred: Credential, secret: Optional[str], org: Any,
-                               project: Any) -> Dict[str, Any]:
-        attrs: Dict[str, Any] = {A.ATTEMPTS: state.attempts, A.KEY_KIND: cred.kind}
+    def _credential_attributes(self, state: CallState, cred: Credential, secret: str | None, org: Any,
+                               project: Any) -> dict[str, Any]:
+        attrs: dict[str, Any] = {A.ATTEMPTS: state.attempts, A.KEY_KIND: cred.kind}
         if cred.fingerprint:
             attrs[A.KEY_FINGERPRINT] = cred.fingerprint
             if self.settings.capture_key_hint:
@@ -413,7 +449,7 @@ class Recorder:
             attrs[A.CLIENT_MUTATED] = mutated
         return attrs
 
-    def _response_attributes(self, attrs: Dict[str, Any], response: Any, secret: Optional[str]) -> int:
+    def _response_attributes(self, attrs: dict[str, Any], response: Any, secret: str | None) -> int:
         """Status and response headers onto ``attrs`` (masked); returns the status (0 if none)."""
         if response is None:
             return 0
@@ -433,8 +469,8 @@ class Recorder:
                 attrs[A.RESPONSE_PROJECT] = self._masked(rproj, secret)
         return status
 
-    def _error(self, state: CallState, status: int, exc: Optional[BaseException], secret: Optional[str],
-               fingerprint: str) -> Tuple[str, Optional[ErrorInfo], Optional[Status]]:
+    def _error(self, state: CallState, status: int, exc: BaseException | None, secret: str | None,
+               fingerprint: str) -> tuple[str, ErrorInfo | None, Status | None]:
         """(error.type, parsed error body, span status) of the outcome; ``""`` and Nones on success."""
         if exc is not None:
             client_state = state.info.state
@@ -449,13 +485,13 @@ class Recorder:
             return str(status), None, None
         return "", None, None
 
-    def _diagnose(self, state: CallState, attrs: Dict[str, Any], cred: Credential, org: Any, project: Any,
-                  status: int, exc: Optional[BaseException], error_info: Optional[ErrorInfo]) -> List[Any]:
+    def _diagnose(self, state: CallState, attrs: dict[str, Any], cred: Credential, org: Any, project: Any,
+                  status: int, exc: BaseException | None, error_info: ErrorInfo | None) -> list[Any]:
         """Feed the outcome to the diagnosis; scope-error attributes onto ``attrs``; returns (scope, verdict)s."""
         endpoint = state.endpoint
         client_id = state.info.client_id
         cred_tuple = (cred.fingerprint, org or "", project or "", state.host)
-        verdicts: List[Any] = []
+        verdicts: list[Any] = []
         if error_info is not None and error_info.code:
             attrs[A.ERROR_CODE] = error_info.code
         if error_info is not None and error_info.missing_scopes:
@@ -471,7 +507,7 @@ class Recorder:
             self.diagnosis.observe_success(cred_tuple, endpoint.scopes, endpoint.key, client_id)
         return verdicts
 
-    def _check_template(self, state: CallState, span: Any, fingerprint: str, secret: Optional[str]) -> None:
+    def _check_template(self, state: CallState, span: Any, fingerprint: str, secret: str | None) -> None:
         """A template never carries a piece of the credential sent (checked once per endpoint and credential);
         the template on metrics is capped in distinct values."""
         endpoint = state.endpoint
@@ -504,10 +540,10 @@ class Recorder:
     #: Bound of distinct known-endpoint templates on metrics (scope-map endpoints x distinct base paths).
     MAX_KNOWN_TEMPLATES = 2048
 
-    def _attempt_events(self, state: CallState, span: Any, error_type: str, secret: Optional[str]) -> None:
+    def _attempt_events(self, state: CallState, span: Any, error_type: str, secret: str | None) -> None:
         self._log_attempt(state, error_type)
         for i, (ts, st, rid, err) in enumerate(state.attempt_log or ()):
-            ev: Dict[str, Any] = {A.EVENT_ATTEMPT_RETRY: i}
+            ev: dict[str, Any] = {A.EVENT_ATTEMPT_RETRY: i}
             if st:
                 ev[A.HTTP_STATUS] = st
             if rid:
@@ -517,9 +553,9 @@ class Recorder:
             span.add_event(A.EVENT_ATTEMPT, ev, timestamp=ts)
 
     def _record_metrics(self, state: CallState, cred: Credential, status: int, error_type: str,
-                        verdicts: List[Any], elapsed: float) -> None:
+                        verdicts: list[Any], elapsed: float) -> None:
         endpoint = state.endpoint
-        mattrs: Dict[str, Any] = {
+        mattrs: dict[str, Any] = {
             A.HTTP_METHOD: state.method,
             A.TEMPLATE: endpoint.metric_template or A.TEMPLATE_OVERFLOW,
             A.HOST: state.host,
@@ -551,7 +587,7 @@ class Recorder:
     MAX_CACHED_ERRORS = 256
 
     def _error_for(self, status: int, exc: BaseException, fingerprint: str,
-                   *secrets: Optional[str]) -> Tuple[ErrorInfo, Status]:
+                   *secrets: str | None) -> tuple[ErrorInfo, Status]:
         """Error body -> (parsed error, span status). During an incident the same body arrives thousands of
         times, so each distinct (status, message, code, type, key) is parsed and masked once."""
         body = getattr(exc, "body", None)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import threading
-from typing import FrozenSet, List, Optional, Tuple
 
 from .fingerprint import key_prefix
 from .forking import after_fork_in_child
@@ -40,7 +39,7 @@ _KEY_PROVIDED = re.compile(r"(?i)api[ _-]?key(?: provided)?\s*[:=]\s*(\S+)")
 # skipped for them, which is most of the cost of masking a header value.
 _PLAIN_VALUE = re.compile(r"[A-Za-z0-9_]{0,31}|req_[0-9A-Fa-f]{1,40}")
 
-Span = Tuple[int, int]
+Span = tuple[int, int]
 
 
 class Windows:
@@ -59,10 +58,7 @@ class Windows:
     def shares_with(self, text: str) -> bool:
         """Whether ``text`` may share a run of 8 characters with the credential (never a false no)."""
         four = self.four
-        for i in range(0, len(text) - 3, 4):
-            if text[i:i + 4] in four:
-                return True
-        return False
+        return any(text[i:i + 4] in four for i in range(0, len(text) - 3, 4))
 
 
 class _WindowCache:
@@ -93,7 +89,7 @@ class _WindowCache:
         return grams
 
 
-def secret_windows(secret: str) -> FrozenSet[str]:
+def secret_windows(secret: str) -> frozenset[str]:
     """Every 8-character window of ``secret`` except those inside its type prefix (pure)."""
     if len(secret) > MAX_SECRET_CHARS:
         half = MAX_SECRET_CHARS // 2
@@ -114,7 +110,7 @@ def windows_for(secret: str) -> Windows:
     return _CACHE.get(secret)
 
 
-def _shared_spans(text: str, grams: FrozenSet[str], out: List[Span]) -> None:
+def _shared_spans(text: str, grams: frozenset[str], out: list[Span]) -> None:
     """Append the maximal spans of ``text`` covered by windows in ``grams``."""
     start = end = -1
     for i in range(len(text) - WINDOW + 1):
@@ -129,9 +125,9 @@ def _shared_spans(text: str, grams: FrozenSet[str], out: List[Span]) -> None:
         out.append((start, end))
 
 
-def _apply(text: str, spans: List[Span]) -> str:
+def _apply(text: str, spans: list[Span]) -> str:
     spans.sort()
-    parts: List[str] = []
+    parts: list[str] = []
     pos = 0
     cur_start, cur_end = spans[0]
     for s, e in spans[1:]:
@@ -149,15 +145,15 @@ def _apply(text: str, spans: List[Span]) -> str:
     return "".join(parts)
 
 
-def mask_credentials(text: str, *secrets: Optional[str]) -> str:
+def mask_credentials(text: str, *secrets: str | None) -> str:
     """``text`` with every generic credential pattern and every 8+-character run shared with one of
     ``secrets`` replaced by ``***`` (the union of both, found on the original text)."""
-    spans: List[Span] = []
+    spans: list[Span] = []
     if _PLAIN_VALUE.fullmatch(text) is None:
         spans = [m.span() for m in _PATTERNS.finditer(text)]
         for m in _KEY_PROVIDED.finditer(text):
             spans.append(m.span(1))
-    all_grams: List[FrozenSet[str]] = []
+    all_grams: list[frozenset[str]] = []
     for secret in secrets:
         if secret and len(secret) >= WINDOW:
             windows = windows_for(secret)
@@ -169,7 +165,7 @@ def mask_credentials(text: str, *secrets: Optional[str]) -> str:
     text = _apply(text, spans)
     # A credential containing "*" could line up with a mask; mask until nothing is shared.
     for _ in range(3):
-        again: List[Span] = []
+        again: list[Span] = []
         for grams in all_grams:
             _shared_spans(text, grams, again)
         if not again:
@@ -178,7 +174,7 @@ def mask_credentials(text: str, *secrets: Optional[str]) -> str:
     return text
 
 
-def mask_value(value: str, *secrets: Optional[str], limit: int = 128) -> str:
+def mask_value(value: str, *secrets: str | None, limit: int = 128) -> str:
     """A header or field value, masked like a message and bounded to ``limit`` characters."""
     value = value[: limit * 2]
     if len(value) >= 3:
@@ -186,7 +182,7 @@ def mask_value(value: str, *secrets: Optional[str], limit: int = 128) -> str:
     return value[:limit]
 
 
-def safe_message(text: object, *secrets: Optional[str], limit: int = MAX_MESSAGE_CHARS) -> str:
+def safe_message(text: object, *secrets: str | None, limit: int = MAX_MESSAGE_CHARS) -> str:
     """Masked, single-line, bounded text for span status descriptions and logs."""
     if not isinstance(text, str):
         text = str(text)

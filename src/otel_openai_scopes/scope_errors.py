@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 from .redact import mask_credentials, safe_message
 
@@ -22,7 +22,7 @@ MAX_SCOPE_PARTS = 6
 _MISSING = re.compile(r"missing\s+(?:the\s+)?(?:required\s+)?scopes?\s*[:=]\s*", re.IGNORECASE)
 # Scope names as OpenAI writes them: lowercase dotted names (``api.threads.read``, ``model.request``,
 # ``vector_store.write``). Anything else in the list (words, a quoted key) is not a scope.
-_SCOPE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){1,%d}" % (MAX_SCOPE_PARTS - 1))
+_SCOPE = re.compile(rf"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){{1,{MAX_SCOPE_PARTS - 1}}}")
 _END = re.compile(r"\.(?:\s|$)|\n|[\"<]")
 _SPLIT = re.compile(r"[,\s;]+|\band\b")  # between scope names in a "Missing scopes:" list
 
@@ -47,7 +47,7 @@ def is_scope_name(token: str) -> bool:
     return len(token) <= MAX_SCOPE_CHARS and _SCOPE.fullmatch(token) is not None
 
 
-def parse_missing_scopes(message: str, *secrets: Optional[str]) -> tuple[str, ...]:
+def parse_missing_scopes(message: str, *secrets: str | None) -> tuple[str, ...]:
     """``"... Missing scopes: a.b, c.d. Check ..."`` -> ``("a.b", "c.d")``; anything else -> ``()``.
 
     A list ends at its first token that is not a scope name; a name sharing 8 or more characters

@@ -7,6 +7,7 @@ proxies below end the call's span when iteration stops (normally, by ``close()``
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import wrapt
@@ -21,17 +22,16 @@ def _finish(state: Any, exc: BaseException | None = None) -> None:
         report_internal_error("stream.finish", internal)
 
 
-class SyncStreamProxy(wrapt.ObjectProxy):
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """Transparent proxy for ``openai.Stream``."""
 
     def __init__(self, wrapped: Any, state: Any) -> None:
         super().__init__(wrapped)
         self._self_state = state
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         try:
-            for item in self.__wrapped__:
-                yield item
+            yield from self.__wrapped__
         except GeneratorExit:
             _finish(self._self_state)
             raise
@@ -40,7 +40,7 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             raise
         _finish(self._self_state)
 
-    def __next__(self):
+    def __next__(self) -> Any:
         try:
             return self.__wrapped__.__next__()
         except StopIteration:
@@ -56,11 +56,11 @@ class SyncStreamProxy(wrapt.ObjectProxy):
         finally:
             _finish(self._self_state)
 
-    def __enter__(self):
+    def __enter__(self) -> SyncStreamProxy:
         self.__wrapped__.__enter__()
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
@@ -72,14 +72,14 @@ class SyncStreamProxy(wrapt.ObjectProxy):
             _finish(state)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg]
     """Transparent proxy for ``openai.AsyncStream``."""
 
     def __init__(self, wrapped: Any, state: Any) -> None:
         super().__init__(wrapped)
         self._self_state = state
 
-    async def __aiter__(self):
+    async def __aiter__(self) -> AsyncIterator[Any]:
         try:
             async for item in self.__wrapped__:
                 yield item
@@ -91,7 +91,7 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
             raise
         _finish(self._self_state)
 
-    async def __anext__(self):
+    async def __anext__(self) -> Any:
         try:
             return await self.__wrapped__.__anext__()
         except StopAsyncIteration:
@@ -107,11 +107,11 @@ class AsyncStreamProxy(wrapt.ObjectProxy):
         finally:
             _finish(self._self_state)
 
-    async def __aenter__(self):
+    async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
         return self
 
-    async def __aexit__(self, exc_type, exc, tb):
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
