@@ -115,10 +115,11 @@ def generate(path: Path, spans: int, processes: int = 20, seed: int = 10) -> Non
                     if mutated:
                         attrs.append(_a("openai.client.mutated", ["api_key"]))
                 end = t + rnd.randrange(20_000_000, 900_000_000)
+                status_code = '"code":2'
                 items.append(
                     f'{{"traceId":"{rnd.getrandbits(128):032x}","spanId":"{rnd.getrandbits(64):016x}",'
                     f'"name":"{method} {template}","kind":3,"startTimeUnixNano":"{t}","endTimeUnixNano":"{end}",'
-                    f'"attributes":[{",".join(attrs)}],"status":{{{"" if not error else chr(34) + "code" + chr(34) + ":2"}}},'
+                    f'"attributes":[{",".join(attrs)}],"status":{{{status_code if error else ""}}},'
                     f'"flags":256}}')
             out.write('{"resourceSpans":[' + resources[p] + ",".join(items) + "]}]}]}\n")
     os.replace(tmp, path)

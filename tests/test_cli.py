@@ -12,21 +12,19 @@ import textwrap
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import List, Optional
 
 import pytest
+from conftest import make_key
 
 from otel_openai_scopes.tools.cli import INSTALL_HINT, key_shaped
-
-from conftest import make_key
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]
 KEY = make_key()
 
 
-def cli(*args: str, stdin: Optional[str] = None, env: Optional[dict] = None, timeout: float = 60,
-        cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+def cli(*args: str, stdin: str | None = None, env: dict | None = None, timeout: float = 60,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_"))}
     return subprocess.run([str(BIN / "otel-openai-scopes"), *args], capture_output=True, text=True,
                           input=stdin if stdin is not None else "", env={**base, **(env or {})}, timeout=timeout,
@@ -48,14 +46,15 @@ def busy_port() -> socket.socket:
     return s
 
 
-def mistakes(d: Path, port: int) -> List[List[str]]:
+def mistakes(d: Path, port: int) -> list[list[str]]:
     under_a_file = str(d / "a-file" / "x")
     return [
         ["demo", "--time-scale", "-1"], ["demo", "--time-scale", "0"], ["demo", "--time-scale", "nan"],
         ["demo", "--time-scale", "abc"], ["demo", "--out", under_a_file], ["demo", "--html", under_a_file + ".html"],
         ["demo", "--out", str(d)],
-        ["report"], ["report", str(d / "missing.jsonl")], ["report", str(d)], ["report", "--gap", "-5", str(d / "good.jsonl")],
-        ["report", "--gap", "0", str(d / "good.jsonl")], ["report", "--html", under_a_file + ".html", str(d / "good.jsonl")],
+        ["report"], ["report", str(d / "missing.jsonl")], ["report", str(d)],
+        ["report", "--gap", "-5", str(d / "good.jsonl")], ["report", "--gap", "0", str(d / "good.jsonl")],
+        ["report", "--html", under_a_file + ".html", str(d / "good.jsonl")],
         ["report", "--html", str(d), str(d / "good.jsonl")], ["report", "--gap", "x", str(d / "good.jsonl")],
         ["doctor", "--repeat", "-1"], ["doctor", "--interval", "-1"], ["doctor", "--timeout", "0"],
         ["doctor", "--base-url", "htp:/nowhere"], ["doctor", "--base-url", "http://127.0.0.1:99999/v1"],

@@ -11,14 +11,14 @@ import textwrap
 import threading
 from pathlib import Path
 
+from conftest import make_key
+from test_end_to_end import APP, _console_spans, _Receiver
+from test_leaks import leaked_pieces
+
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.tools.otlp_file import PATH_ENV, OpenAIScopesFileSpanExporter
 from otel_openai_scopes.tools.otlp_json import read_spans
 from otel_openai_scopes.tools.report import analyze_files
-
-from conftest import make_key
-from test_end_to_end import APP, _console_spans, _Receiver
-from test_leaks import leaked_pieces
 
 BIN = Path(sys.executable).parent
 

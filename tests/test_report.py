@@ -11,7 +11,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -43,11 +43,11 @@ RUNS = "/v1/threads/{thread_id}/runs"
 READ = "api.threads.read"
 
 
-def call(start: int, key: Optional[str] = "fp-a", status: int = 200, *, scope_error: bool = False,
+def call(start: int, key: str | None = "fp-a", status: int = 200, *, scope_error: bool = False,
          diagnosis: str = A.DIAGNOSIS_UNKNOWN, client: str = "c-1", process: str = "p1",
          missing: tuple = (READ,), mutated: tuple = (), template: str = RUNS, rid: str = "",
          hint: str = "", required: tuple = (READ,)) -> SpanRecord:
-    attrs: Dict[str, Any] = {A.TEMPLATE: template, A.HTTP_METHOD: "GET", A.HTTP_STATUS: status,
+    attrs: dict[str, Any] = {A.TEMPLATE: template, A.HTTP_METHOD: "GET", A.HTTP_STATUS: status,
                              A.CLIENT_ID: client, A.CLIENT_ORIGIN: f"app.py:{client}",
                              A.SCOPE_REQUIRED: list(required)}
     if key is not None:
@@ -69,9 +69,9 @@ def err(start: int, **kw: Any) -> SpanRecord:
 
 
 # ---- windows: per key and scope set, order-independent ------------------------------------------------
-def brute_windows(spans: List[SpanRecord], gap_ns: int) -> set:
+def brute_windows(spans: list[SpanRecord], gap_ns: int) -> set:
     """The definition: sort each (key, scopes)'s errors by start; a gap > gap_ns after the latest end splits."""
-    groups: Dict[tuple, List[SpanRecord]] = {}
+    groups: dict[tuple, list[SpanRecord]] = {}
     for s in spans:
         if s.attributes.get(A.SCOPE_ERROR):
             k = (s.attributes.get(A.KEY_FINGERPRINT, ""), tuple(sorted(set(s.attributes[A.SCOPE_MISSING]))))
@@ -186,7 +186,7 @@ def test_a_mutated_client_stays_the_apps_fault_and_claims_only_what_happened():
     assert w.diagnosis == A.DIAGNOSIS_CLIENT_MUTATED
     assert "Other clients kept working: 3 successful calls from 1 other client" in explanation(w)
     # same-key successes elsewhere do not turn a mutated client into a platform problem
-    w = analyze(lone + [call(T0 + MS, key="fp-tenant", client="c-3")]).windows[0]
+    w = analyze([*lone, call(T0 + MS, key="fp-tenant", client="c-3")]).windows[0]
     assert w.diagnosis == A.DIAGNOSIS_CLIENT_MUTATED
 
 
@@ -234,7 +234,7 @@ CONSOLE_OUTPUT = """{
 """
 
 
-def report_cli(*args: str, cwd: Optional[Path] = None) -> subprocess.CompletedProcess:
+def report_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "otel-openai-scopes"), "report", *args], capture_output=True, text=True,
                           timeout=120, cwd=cwd)
 
@@ -369,7 +369,7 @@ def test_grid_coarsening_keeps_every_count():
 
 
 # ---- the picture -----------------------------------------------------------------------------------------
-def fleet(processes: int) -> List[SpanRecord]:
+def fleet(processes: int) -> list[SpanRecord]:
     """A flap seen by `processes` pods, one of which also has a mutated client; two keys."""
     spans = []
     rnd = random.Random(processes)
@@ -400,7 +400,7 @@ def test_html_has_a_time_axis_series_per_key_verdict_colours_and_hover_text():
     assert page.count('class="process-lane"') == 3
 
 
-def chromium() -> Optional[str]:
+def chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found is None and os.environ.get("CI") == "true":
         pytest.fail("chromium is not installed (apt-get install -y chromium); CI must run the browser test")

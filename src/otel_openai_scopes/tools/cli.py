@@ -11,7 +11,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from typing import Any, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 EXIT_USAGE = 2
 INSTALL_HINT = "pip install 'otel-openai-scopes[cli]'"
@@ -20,7 +21,7 @@ CLI_MODULES = (("typer", "typer"), ("rich", "rich"), ("msgspec", "msgspec"), ("o
                ("opentelemetry.sdk", "opentelemetry-sdk"))
 
 
-def missing_cli_modules() -> List[str]:
+def missing_cli_modules() -> list[str]:
     missing = []
     for module, dist in CLI_MODULES:
         try:
@@ -49,7 +50,7 @@ def key_shaped(arg: str) -> bool:
     return key_kind(value) == "workload_identity" or _OPAQUE_TOKEN.fullmatch(value) is not None
 
 
-def refuse_key_arguments(argv: Sequence[str]) -> Optional[str]:
+def refuse_key_arguments(argv: Sequence[str]) -> str | None:
     """The message refusing a key-shaped argument (which it never quotes), or None."""
     for position, arg in enumerate(argv, 1):
         if key_shaped(arg):
@@ -59,7 +60,7 @@ def refuse_key_arguments(argv: Sequence[str]) -> Optional[str]:
     return None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     missing = missing_cli_modules()
     if missing:

@@ -5,13 +5,16 @@ line on stderr and exit code 2, never a traceback. Loaded by :func:`otel_openai_
 once the ``cli`` extra is known to be installed.
 """
 
+# typer evaluates these annotations at run time (Optional[...] works on Python 3.9, "X | None" does not),
+# and typer.Option(...) defaults are its API:
+# ruff: noqa: UP045, B008
 from __future__ import annotations
 
 import os
 import sys
 import time
 from pathlib import Path
-from typing import List, NoReturn, Optional
+from typing import NoReturn, Optional
 
 import typer
 
@@ -72,7 +75,7 @@ def demo(
 
 @app.command()
 def report(
-    files: List[Path] = typer.Argument(..., help="OTLP JSON lines files, plain or gzip (ours, or a Collector "
+    files: list[Path] = typer.Argument(..., help="OTLP JSON lines files, plain or gzip (ours, or a Collector "
                                        "file exporter's), from any number of processes."),
     html: Optional[Path] = typer.Option(None, help="Also write an HTML timeline here."),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON (schema in the README) "
@@ -92,8 +95,15 @@ def report(
             fail(f"report: {f}: is a directory (give the files in it).")
     html_path = None if _no_html(html) else writable_file("--html", html)  # type: ignore[arg-type]
     from .otlp_json import UnreadableFile
-    from .report import EXIT_UNREADABLE, analyze_files, exit_code, nothing_readable, render_terminal, write_html
-    from .report import write_json
+    from .report import (
+        EXIT_UNREADABLE,
+        analyze_files,
+        exit_code,
+        nothing_readable,
+        render_terminal,
+        write_html,
+        write_json,
+    )
 
     try:
         analysis = analyze_files(files, gap_seconds=gap)
@@ -149,7 +159,8 @@ def doctor(
                                            "else the SDK's)."),
     organization: Optional[str] = typer.Option(None, "--organization", help="OpenAI-Organization header "
                                                "(default: $OPENAI_ORG_ID)."),
-    project: Optional[str] = typer.Option(None, "--project", help="OpenAI-Project header (default: $OPENAI_PROJECT_ID)."),
+    project: Optional[str] = typer.Option(None, "--project",
+                                          help="OpenAI-Project header (default: $OPENAI_PROJECT_ID)."),
     repeat: int = typer.Option(1, "--repeat", help="Attempts (0: until interrupted, a canary)."),
     interval: float = typer.Option(10.0, "--interval", help="Seconds between the starts of attempts (>= 0)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Append telemetry here as OTLP JSON lines."),
@@ -197,7 +208,7 @@ Example: curl -s localhost:8787/__fake__/lose_scope -d '{"key": "*", "scope": "a
 @app.command("fake-server", help=FAKE_SERVER_HELP)
 def fake_server(
     port: int = typer.Option(8787, min=0, max=65535, help="Port on 127.0.0.1 (0: any free port)."),
-    key_env: List[str] = typer.Option(["OPENAI_API_KEY"], "--key-env", help="NAMEs of environment variables whose "
+    key_env: list[str] = typer.Option(["OPENAI_API_KEY"], "--key-env", help="NAMEs of environment variables whose "
                                       "keys get every scope (repeatable)."),
 ) -> None:
     from .fake_server import FakeOpenAI

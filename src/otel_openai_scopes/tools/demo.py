@@ -19,8 +19,10 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable
 
-MAIN_KEY = "sk-proj-FfTEPC7J5Tf4YtmnPFqAxKWeUfs49lGX3ZvZY9w0rWSOdUf9aCgNWepSI3IcAb12"  # fake: only the fake server knows it
+# fake: only the fake server knows it
+MAIN_KEY = "sk-proj-FfTEPC7J5Tf4YtmnPFqAxKWeUfs49lGX3ZvZY9w0rWSOdUf9aCgNWepSI3IcAb12"
 TENANT_KEY = "sk-proj-QfazcNsOVCSlQGR5hsD1NKhvBoJhyJDEuMMJpOoxDdqDVCwC9ypS5aljimViCd34"  # only model scopes
 THREADS_READ = "api.threads.read"
 ORG = "org-demo000000000000000001"
@@ -36,12 +38,12 @@ class Phases:
     loss_probability: float = 0.5
     pause: float = 0.04
 
-    def scaled(self, factor: float) -> "Phases":
+    def scaled(self, factor: float) -> Phases:
         return Phases(self.healthy * factor, self.platform * factor, self.recovered * factor,
                       self.corrupted * factor, self.loss_probability, self.pause)
 
 
-async def _worker(client, name: str, stop_at: float, pause: float, counts: dict) -> None:
+async def _worker(client: Any, name: str, stop_at: float, pause: float, counts: dict[Any, int]) -> None:
     import openai
 
     thread_id = "thread_demo" + name
@@ -65,16 +67,16 @@ async def _worker(client, name: str, stop_at: float, pause: float, counts: dict)
         await asyncio.sleep(pause)
 
 
-async def _tenant_task(shared) -> None:
+async def _tenant_task(shared: Any) -> None:
     """The app bug: swap the shared client's key for a tenant's, fail, never restore it."""
     shared.api_key = TENANT_KEY
     raise RuntimeError("tenant lookup failed")  # the `finally: restore` was forgotten
 
 
-async def _replay(base_url: str, fake, phases: Phases, log) -> dict:
+async def _replay(base_url: str, fake: Any, phases: Phases, log: Callable[[str], None]) -> dict[Any, int]:
     import openai
 
-    counts: dict = {}
+    counts: dict[Any, int] = {}
     shared = openai.AsyncOpenAI(api_key=MAIN_KEY, organization=ORG, project=PROJECT, base_url=base_url, max_retries=0)
     other = openai.AsyncOpenAI(api_key=MAIN_KEY, organization=ORG, project=PROJECT, base_url=base_url, max_retries=0)
     t0 = time.time()
@@ -102,10 +104,10 @@ async def _replay(base_url: str, fake, phases: Phases, log) -> dict:
 
 
 def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path | None = "demo-output/report.html",
-             time_scale: float = 1.0, console_spans: bool = False) -> "object":
+             time_scale: float = 1.0, console_spans: bool = False) -> object:
     """Run the replay; returns the analysis (also printed)."""
-    from .fake_server import FakeOpenAI
     from ..instrumentor import OpenAIScopesInstrumentor
+    from .fake_server import FakeOpenAI
     from .report import analyze_files, render_terminal, write_html
     from .telemetry_setup import setup_telemetry
     from .terminal import widen_when_piped

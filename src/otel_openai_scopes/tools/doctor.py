@@ -43,9 +43,10 @@ import sys
 import time
 import warnings
 from collections import Counter, deque
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence, TextIO
+from typing import Any, Callable, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 from .. import attributes as A
@@ -206,9 +207,9 @@ def flapping(history: Mapping[str, Iterable[str]]) -> list[str]:
     return [family for family, outcomes in history.items() if family_verdict(Counter(outcomes)) == FLAPPING]
 
 
-def common_cause(states: Sequence["FamilyState"]) -> str:
+def common_cause(states: Sequence[FamilyState]) -> str:
     """REJECTED or UNREACHABLE when every probe that was sent failed for that one reason, else ""."""
-    sent = [st for st in states if st.enabled and st.call is not None and sum(st.counts.values())]
+    sent = [st for st in states if st.enabled and st.call is not None and any(st.counts.values())]
     if not sent or any(st.counts[OK] or st.counts[MISSING] for st in sent):
         return ""
     causes = {cause for st in sent for cause in st.causes}
@@ -310,13 +311,13 @@ class FamilyState:
     enabled: bool = True  # False: opt-in probe not asked for
     call_name: str = ""  # the SDK call used, "" when the installed SDK has none (n/a)
     call: Any = None
-    counts: Counter = field(default_factory=Counter)
-    history: deque = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
-    missing_scopes: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
+    history: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_HISTORY))
+    missing_scopes: Counter[str] = field(default_factory=Counter)
     last_error: str = ""
-    causes: Counter = field(default_factory=Counter)  # ERROR outcomes by cause
+    causes: Counter[str] = field(default_factory=Counter)  # ERROR outcomes by cause
     diagnosis: str = ""
-    request_ids: deque = field(default_factory=lambda: deque(maxlen=MAX_REQUEST_IDS))
+    request_ids: deque[str] = field(default_factory=lambda: deque(maxlen=MAX_REQUEST_IDS))
 
     @property
     def verdict(self) -> str:
@@ -364,7 +365,7 @@ def run_probe(call: Callable[..., Any], probe: Probe, key: str) -> Judgement:
 
 
 # ---- rendering -----------------------------------------------------------------------------------------
-def _outcome_text(outcomes: Iterable[str]):
+def _outcome_text(outcomes: Iterable[str]) -> Any:
     from rich.text import Text
 
     text = Text()
@@ -429,7 +430,8 @@ def _summary_lines(states: Sequence[FamilyState], attempts: int) -> list[tuple[s
         v, c = st.verdict, st.counts
         scopes = ", ".join(s for s, _ in st.missing_scopes.most_common())
         if v == FLAPPING:
-            lines.append(("bold magenta", f"FLAPPING {st.probe.family}: {scopes} missing on {c[MISSING]} and allowed on "
+            lines.append(("bold magenta", f"FLAPPING {st.probe.family}: {scopes} missing on {c[MISSING]} and allowed on"
+                                          " "
                                           f"{c[OK]} of {attempts} attempts with the same key: the key's scopes flap "
                                           "(platform-side, or a role/key change still propagating). Keep the request "
                                           "ids for OpenAI support" + _ids(st) + "."))
@@ -575,8 +577,8 @@ def run_doctor(
                       f"({last}): check --base-url / OPENAI_BASE_URL, the proxy and the network.",
                       style="bold red", highlight=False, markup=False, soft_wrap=not console.is_terminal)
     else:
-        for style, text in _summary_lines(states, attempts):
-            console.print(text, style=style, highlight=False, markup=False)
+        for style, summary in _summary_lines(states, attempts):
+            console.print(summary, style=style, highlight=False, markup=False)
     if attempts == 1:
         console.print("One attempt cannot show flapping: use --repeat N --interval SECONDS to watch the key.",
                       highlight=False)

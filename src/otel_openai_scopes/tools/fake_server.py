@@ -16,9 +16,10 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Iterable
+from typing import Any
 
 from ..endpoints import Endpoint
 from ..fingerprint import credential_from_authorization, fingerprint
@@ -144,7 +145,7 @@ class FakeOpenAI:
             self.created = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
-    def start(self) -> "FakeOpenAI":
+    def start(self) -> FakeOpenAI:
         fake = self
 
         class Handler(_Handler):
@@ -161,7 +162,7 @@ class FakeOpenAI:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> "FakeOpenAI":
+    def __enter__(self) -> FakeOpenAI:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -411,7 +412,8 @@ class _Handler(BaseHTTPRequestHandler):
                 headers: dict[str, str]) -> None:
         chunks = payload.get("max_tokens") or payload.get("max_output_tokens") or payload.get("max_completion_tokens")
         n = max(1, min(int(chunks) if isinstance(chunks, int) else 3, 1000))
-        fail_at = payload.get("metadata", {}).get("fake_fail_after") if isinstance(payload.get("metadata"), dict) else None
+        metadata = payload.get("metadata")
+        fail_at = metadata.get("fake_fail_after") if isinstance(metadata, dict) else None
         self.send_response(200)
         for k, v in headers.items():
             self.send_header(k, v)

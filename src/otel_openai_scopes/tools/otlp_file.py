@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -35,7 +36,7 @@ _log = logging.getLogger(__name__)
 
 
 # ---- encoding --------------------------------------------------------------------------------------
-def any_value(value: Any) -> Dict[str, Any]:
+def any_value(value: Any) -> dict[str, Any]:
     """A Python attribute value -> OTLP/JSON AnyValue."""
     if isinstance(value, bool):
         return {"boolValue": value}
@@ -54,13 +55,13 @@ def any_value(value: Any) -> Dict[str, Any]:
     return {"stringValue": str(value)}
 
 
-def key_values(attributes: Optional[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+def key_values(attributes: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return [{"key": str(k), "value": any_value(v)} for k, v in (attributes or {}).items()]
 
 
-def _span(span: ReadableSpan) -> Dict[str, Any]:
+def _span(span: ReadableSpan) -> dict[str, Any]:
     ctx = span.context
-    out: Dict[str, Any] = {
+    out: dict[str, Any] = {
         "traceId": format(ctx.trace_id, "032x") if ctx is not None else "",
         "spanId": format(ctx.span_id, "016x") if ctx is not None else "",
         "name": span.name,
@@ -74,7 +75,7 @@ def _span(span: ReadableSpan) -> Dict[str, Any]:
     if span.events:
         out["events"] = [{"timeUnixNano": str(e.timestamp), "name": e.name, "attributes": key_values(e.attributes)}
                          for e in span.events]
-    status: Dict[str, Any] = {}
+    status: dict[str, Any] = {}
     code = int(span.status.status_code.value)  # UNSET 0, OK 1, ERROR 2: the same numbers as OTLP
     if code:
         status["code"] = code
@@ -84,9 +85,9 @@ def _span(span: ReadableSpan) -> Dict[str, Any]:
     return out
 
 
-def encode_spans_json(spans: Sequence[ReadableSpan]) -> Dict[str, Any]:
+def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
     """Spans -> one OTLP/JSON ``ExportTraceServiceRequest`` (grouped by resource, then scope)."""
-    resources: Dict[int, Tuple[Any, Dict[Tuple[str, str], List[Dict[str, Any]]]]] = {}
+    resources: dict[int, tuple[Any, dict[tuple[str, str], list[dict[str, Any]]]]] = {}
     for span in spans:
         entry = resources.setdefault(id(span.resource), (span.resource, {}))
         scope = span.instrumentation_scope
@@ -104,7 +105,7 @@ def encode_spans_json(spans: Sequence[ReadableSpan]) -> Dict[str, Any]:
 class AppendOnlyFile:
     """Appends whole lines to a file that other processes may be appending to at the same time."""
 
-    def __init__(self, path: "str | os.PathLike[str]") -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -131,10 +132,10 @@ class OpenAIScopesFileSpanExporter(SpanExporter):
     """Appends one ``{"resourceSpans": [...]}`` line per export to ``path`` (default: the
     ``OTEL_EXPORTER_OPENAI_SCOPES_FILE_PATH`` environment variable, else ``otel-openai-scopes.jsonl``)."""
 
-    def __init__(self, path: "Optional[str | os.PathLike[str]]" = None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None = None) -> None:
         chosen = path if path is not None else (os.environ.get(PATH_ENV, "").strip() or DEFAULT_PATH)
         self._path = Path(chosen)
-        self._out: Optional[AppendOnlyFile] = None
+        self._out: AppendOnlyFile | None = None
         self._failed_once = False
 
     @property
@@ -163,4 +164,4 @@ class OpenAIScopesFileSpanExporter(SpanExporter):
         return True  # every export is written before export() returns
 
 
-__all__ = ["AppendOnlyFile", "DEFAULT_PATH", "OpenAIScopesFileSpanExporter", "PATH_ENV", "encode_spans_json"]
+__all__ = ["DEFAULT_PATH", "PATH_ENV", "AppendOnlyFile", "OpenAIScopesFileSpanExporter", "encode_spans_json"]

@@ -10,14 +10,17 @@ with a reason; when a file yields no span at all, :func:`why_unreadable` says wh
 report never turns "I could not read your file" into an all-clear.
 """
 
+# msgspec evaluates the decode structs' annotations at run time: Optional/Union work on Python 3.9, "X | None" does not:
+# ruff: noqa: UP007, UP045
 from __future__ import annotations
 
 import gzip
 import os
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import IO, Any, Optional, Union
 
 import msgspec
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
@@ -49,12 +52,12 @@ def _hex_ids(obj: Any) -> Any:
 class OtlpJsonFileMetricExporter(MetricExporter):
     """Appends one ``{"resourceMetrics": [...]}`` line per export (cumulative)."""
 
-    def __init__(self, path: "str | os.PathLike[str]") -> None:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
         super().__init__(preferred_temporality={}, preferred_aggregation={})
         self._out = AppendOnlyFile(path)
 
     def export(self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any) -> MetricExportResult:
-        from google.protobuf.json_format import MessageToDict
+        from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped,unused-ignore]
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
         from .otlp_file import dumps_line
@@ -71,7 +74,7 @@ class OtlpJsonFileMetricExporter(MetricExporter):
 
 # ---- the OTLP/JSON shape, as far as the report reads it (unknown fields are skipped by the decoder) ----
 class _ArrayValue(msgspec.Struct, gc=False):
-    values: List["_AnyValue"] = msgspec.field(default_factory=list)
+    values: list[_AnyValue] = msgspec.field(default_factory=list)
 
 
 class _AnyValue(msgspec.Struct, gc=False):
@@ -91,24 +94,24 @@ class _Span(msgspec.Struct, gc=False):
     name: str = ""
     startTimeUnixNano: Union[int, str] = 0
     endTimeUnixNano: Union[int, str] = 0
-    attributes: List[_KeyValue] = msgspec.field(default_factory=list)
+    attributes: list[_KeyValue] = msgspec.field(default_factory=list)
 
 
 class _ScopeSpans(msgspec.Struct, gc=False):
-    spans: List[_Span] = msgspec.field(default_factory=list)
+    spans: list[_Span] = msgspec.field(default_factory=list)
 
 
 class _Resource(msgspec.Struct, gc=False):
-    attributes: List[_KeyValue] = msgspec.field(default_factory=list)
+    attributes: list[_KeyValue] = msgspec.field(default_factory=list)
 
 
 class _ResourceSpans(msgspec.Struct, gc=False):
     resource: _Resource = msgspec.field(default_factory=_Resource)
-    scopeSpans: List[_ScopeSpans] = msgspec.field(default_factory=list)
+    scopeSpans: list[_ScopeSpans] = msgspec.field(default_factory=list)
 
 
 class _Document(msgspec.Struct, gc=False):
-    resourceSpans: Optional[List[_ResourceSpans]] = None
+    resourceSpans: Optional[list[_ResourceSpans]] = None
     # other signals: skipped unparsed (an empty Raw means absent)
     resourceMetrics: msgspec.Raw = msgspec.Raw()
     resourceLogs: msgspec.Raw = msgspec.Raw()
@@ -132,10 +135,10 @@ def _value(v: _AnyValue) -> Any:
     return None
 
 
-def _attributes(items: List[_KeyValue], keys: Optional[FrozenSet[str]]) -> Dict[str, Any]:
+def _attributes(items: list[_KeyValue], keys: Optional[frozenset[str]]) -> dict[str, Any]:
     if keys is None:
         return {kv.key: _value(kv.value) for kv in items}
-    out: Dict[str, Any] = {}
+    out: dict[str, Any] = {}
     for kv in items:  # the hot loop of a report: strings, the common case, inline
         key = kv.key
         if key in keys:
@@ -161,7 +164,7 @@ def any_value(v: Any) -> Any:
     return None
 
 
-def attributes_of(items: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
+def attributes_of(items: Optional[list[dict[str, Any]]]) -> dict[str, Any]:
     """OTLP/JSON attributes (parsed dicts) -> a flat mapping."""
     return {kv["key"]: any_value(kv.get("value", {})) for kv in items or () if "key" in kv}
 
@@ -169,10 +172,10 @@ def attributes_of(items: Optional[List[Dict[str, Any]]]) -> Dict[str, Any]:
 class SpanRecord:
     """One span from an OTLP JSON file, flattened to what the report reads."""
 
-    __slots__ = ("name", "start_ns", "end_ns", "attributes", "resource", "source", "process")
+    __slots__ = ("attributes", "end_ns", "name", "process", "resource", "source", "start_ns")
 
-    def __init__(self, name: str, start_ns: int, end_ns: int, attributes: Dict[str, Any],
-                 resource: Dict[str, Any], source: str = "", process: Optional[str] = None) -> None:
+    def __init__(self, name: str, start_ns: int, end_ns: int, attributes: dict[str, Any],
+                 resource: dict[str, Any], source: str = "", process: Optional[str] = None) -> None:
         self.name = name
         self.start_ns = start_ns
         self.end_ns = end_ns
@@ -183,7 +186,7 @@ class SpanRecord:
         self.process = process_id(resource, source) if process is None else process
 
 
-def process_id(resource: Dict[str, Any], source: str) -> str:
+def process_id(resource: dict[str, Any], source: str) -> str:
     """Which process emitted a span: ``service.instance.id``, else host and pid, else the file."""
     inst = resource.get("service.instance.id")
     if inst:
@@ -195,7 +198,7 @@ def process_id(resource: Dict[str, Any], source: str) -> str:
     return source
 
 
-def process_label(resource: Dict[str, Any], source: str) -> str:
+def process_label(resource: dict[str, Any], source: str) -> str:
     """A short human label: service name, pid and host where known."""
     parts = [str(resource.get("service.name") or "")]
     if resource.get("process.pid"):
@@ -228,7 +231,7 @@ class FileStats:
     spans: int = 0
     other_signals: int = 0  # metrics, logs, profiles lines (readable, not spans)
     unreadable: int = 0
-    reasons: Counter = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
     problem: str = ""  # why nothing was readable, when that is the case (set by the reader)
 
     def add_unreadable(self, reason: str) -> None:
@@ -261,9 +264,9 @@ def _sniff(head: bytes) -> str:
     return "text, but no line is OTLP JSON"
 
 
-def _open(path: Path, stats: FileStats) -> Tuple[IO[bytes], bytes]:
+def _open(path: Path, stats: FileStats) -> tuple[IO[bytes], bytes]:
     try:
-        raw: IO[bytes] = open(path, "rb", buffering=1 << 20)
+        raw: IO[bytes] = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - the caller closes it
     except OSError as exc:
         raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
     try:
@@ -284,7 +287,7 @@ def _open(path: Path, stats: FileStats) -> Tuple[IO[bytes], bytes]:
     return raw, head
 
 
-def _lines(stream: IO[bytes], stats: FileStats) -> Iterator[Tuple[bytes, bool]]:
+def _lines(stream: IO[bytes], stats: FileStats) -> Iterator[tuple[bytes, bool]]:
     """(line, complete) pairs; lines over MAX_LINE_BYTES are drained and counted, never held."""
     while True:
         try:
@@ -309,10 +312,10 @@ class SpanReader:
     ``keys`` limits the span attributes kept (the report reads a dozen of the thirty); ``None`` keeps all.
     """
 
-    def __init__(self, paths: Sequence["str | os.PathLike[str]"], keys: Optional[FrozenSet[str]] = None) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], keys: Optional[frozenset[str]] = None) -> None:
         self.paths = [Path(p) for p in paths]
         self.keys = keys
-        self.files: List[FileStats] = []
+        self.files: list[FileStats] = []
 
     @property
     def spans(self) -> int:
@@ -331,7 +334,7 @@ class SpanReader:
     def _read(self, path: Path, stats: FileStats) -> Iterator[SpanRecord]:
         stream, head = _open(path, stats)
         source = str(path)
-        resources: Dict[bytes, Tuple[Dict[str, Any], str]] = {}
+        resources: dict[bytes, tuple[dict[str, Any], str]] = {}
         with stream:
             for line, complete in _lines(stream, stats):
                 if not line.strip():
@@ -361,11 +364,11 @@ class SpanReader:
         if not stats.spans:
             stats.problem = _why(stats, head)
 
-    def _records(self, doc: _Document, resources: Dict[bytes, Tuple[Dict[str, Any], str]],
-                 source: str) -> List[SpanRecord]:
+    def _records(self, doc: _Document, resources: dict[bytes, tuple[dict[str, Any], str]],
+                 source: str) -> list[SpanRecord]:
         """One line's spans, converted whole: a bad field makes the line unreadable, never half-read."""
         keys = self.keys
-        out: List[SpanRecord] = []
+        out: list[SpanRecord] = []
         for rs in doc.resourceSpans or ():
             raw_resource = msgspec.json.encode(rs.resource.attributes)
             known = resources.get(raw_resource)
@@ -381,7 +384,7 @@ class SpanReader:
                                           _attributes(sp.attributes, keys), resource, source, process))
         return out
 
-    def warnings(self) -> List[str]:
+    def warnings(self) -> list[str]:
         """One line per file with unreadable lines (files that yielded spans), with counts and reasons."""
         out = []
         for f in self.files:
@@ -407,7 +410,7 @@ def _why(stats: FileStats, head: bytes) -> str:
     return sniffed
 
 
-def read_spans(paths: Sequence["str | os.PathLike[str]"]) -> Iterator[SpanRecord]:
+def read_spans(paths: Sequence[str | os.PathLike[str]]) -> Iterator[SpanRecord]:
     """Spans from OTLP JSON lines files (collector file exporter or ours), every attribute kept."""
     return iter(SpanReader(paths))
 

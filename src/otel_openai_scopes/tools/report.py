@@ -23,10 +23,11 @@ import json
 import math
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any
 
 from .. import attributes as A
 from .otlp_json import SpanReader, SpanRecord, process_label
@@ -97,7 +98,7 @@ class ClientLane:
     process: str
     ok: Series
     errors: Series
-    mutated: Set[str] = field(default_factory=set)
+    mutated: set[str] = field(default_factory=set)
     mutated_first_ns: int = 0
 
 
@@ -107,7 +108,7 @@ class WindowClient:
     origin: str
     process: str
     errors: int = 0
-    mutated: Set[str] = field(default_factory=set)
+    mutated: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -127,7 +128,7 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _texts(value: Any) -> Tuple[str, ...]:
+def _texts(value: Any) -> tuple[str, ...]:
     """A string-array attribute as a tuple of strings (a lone string counts as one)."""
     if not value:
         return ()
@@ -142,23 +143,23 @@ class Window:
     """A burst of scope errors for one key and one set of missing scopes, across processes."""
 
     fingerprint: str
-    scopes: Tuple[str, ...]
+    scopes: tuple[str, ...]
     start_ns: int
     end_ns: int
     errors_series: Series
     hint: str = ""
     errors: int = 0
-    live: Counter = field(default_factory=Counter)
-    live_first: Dict[str, int] = field(default_factory=dict)
-    live_last: Dict[str, int] = field(default_factory=dict)
-    process_diagnoses: Dict[str, Counter] = field(default_factory=dict)
-    clients: Dict[str, WindowClient] = field(default_factory=dict)
-    client_ids: Set[str] = field(default_factory=set)
-    endpoints: Counter = field(default_factory=Counter)
-    operations: Counter = field(default_factory=Counter)
+    live: Counter[str] = field(default_factory=Counter)
+    live_first: dict[str, int] = field(default_factory=dict)
+    live_last: dict[str, int] = field(default_factory=dict)
+    process_diagnoses: dict[str, Counter[str]] = field(default_factory=dict)
+    clients: dict[str, WindowClient] = field(default_factory=dict)
+    client_ids: set[str] = field(default_factory=set)
+    endpoints: Counter[str] = field(default_factory=Counter)
+    operations: Counter[str] = field(default_factory=Counter)
     mutated_errors: int = 0
-    mutated_fields: Counter = field(default_factory=Counter)
-    request_ids: List[Tuple[int, str]] = field(default_factory=list)
+    mutated_fields: Counter[str] = field(default_factory=Counter)
+    request_ids: list[tuple[int, str]] = field(default_factory=list)
     # the fleet view, filled by finish()
     diagnosis: str = A.DIAGNOSIS_UNKNOWN
     successes_same_key: int = 0
@@ -169,10 +170,10 @@ class Window:
     other_clients_ok_calls: int = 0
 
     @property
-    def processes(self) -> Set[str]:
+    def processes(self) -> set[str]:
         return set(self.process_diagnoses)
 
-    def history(self) -> List[VerdictPhase]:
+    def history(self) -> list[VerdictPhase]:
         return sorted((VerdictPhase(d, n, self.live_first[d], self.live_last[d]) for d, n in self.live.items()),
                       key=lambda p: (p.first_ns, p.diagnosis))
 
@@ -211,7 +212,7 @@ class Window:
         if rid and len(self.request_ids) < MAX_REQUEST_IDS:
             self.request_ids.append((span.start_ns, str(rid)))
 
-    def absorb(self, other: "Window") -> None:
+    def absorb(self, other: Window) -> None:
         """Take in a window that a new error joined to this one."""
         self.errors += other.errors
         self.start_ns = min(self.start_ns, other.start_ns)
@@ -245,10 +246,10 @@ class WindowSet:
     within ``gap`` of (merging them), so the result does not depend on the order spans arrive in."""
 
     def __init__(self) -> None:
-        self.starts: List[int] = []
-        self.windows: List[Window] = []
+        self.starts: list[int] = []
+        self.windows: list[Window] = []
 
-    def find(self, start_ns: int, end_ns: int, gap_ns: int) -> Tuple[Optional[Window], List[Window]]:
+    def find(self, start_ns: int, end_ns: int, gap_ns: int) -> tuple[Window | None, list[Window]]:
         """The window the error [start, end] joins (None: a new one) and the windows merged into it."""
         i = bisect_right(self.starts, end_ns + gap_ns)
         j = i
@@ -276,7 +277,7 @@ class WindowSet:
 
 
 # ---- the fleet verdict (pure) ----------------------------------------------------------------------------
-def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: Dict[str, int]) -> str:
+def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: dict[str, int]) -> str:
     """The window's verdict from the whole fleet's evidence.
 
     Errors all from mutated clients: ``client_mutated`` (the app). Otherwise a same-key success on the
@@ -355,28 +356,28 @@ class Analysis:
     scope_errors: int = 0
     start_ns: int = 0
     end_ns: int = 0
-    windows: List[Window] = field(default_factory=list)
-    keys: Dict[str, KeyLane] = field(default_factory=dict)
-    processes: Dict[str, ProcessLane] = field(default_factory=dict)
-    clients: Dict[str, ClientLane] = field(default_factory=dict)
-    files: List[Any] = field(default_factory=list)  # otlp_json.FileStats
-    warnings: List[str] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    keys: dict[str, KeyLane] = field(default_factory=dict)
+    processes: dict[str, ProcessLane] = field(default_factory=dict)
+    clients: dict[str, ClientLane] = field(default_factory=dict)
+    files: list[Any] = field(default_factory=list)  # otlp_json.FileStats
+    warnings: list[str] = field(default_factory=list)
     # (fingerprint, (method, template), process) -> calls that passed the scope check
-    passed: Dict[Tuple[str, Tuple[str, str], str], Series] = field(default_factory=dict)
-    endpoint_scopes: Dict[Tuple[str, str], Set[str]] = field(default_factory=dict)
-    _sets: Dict[Tuple[str, Tuple[str, ...]], WindowSet] = field(default_factory=dict)
+    passed: dict[tuple[str, tuple[str, str], str], Series] = field(default_factory=dict)
+    endpoint_scopes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _sets: dict[tuple[str, tuple[str, ...]], WindowSet] = field(default_factory=dict)
 
     @property
     def unreadable_lines(self) -> int:
         return sum(f.unreadable for f in self.files)
 
     @property
-    def key_hints(self) -> Dict[str, str]:
+    def key_hints(self) -> dict[str, str]:
         return {fp: k.hint for fp, k in self.keys.items()}
 
-    def diagnoses(self) -> Counter:
+    def diagnoses(self) -> Counter[str]:
         """Scope errors per fleet verdict."""
-        out: Counter = Counter()
+        out: Counter[str] = Counter()
         for w in self.windows:
             out[w.diagnosis] += w.errors
         return out
@@ -398,7 +399,7 @@ class Analysis:
                 lane = self.processes[pid] = ProcessLane(pid, label, g.new_series(), g.new_series(), g.new_series())
         return lane
 
-    def _key(self, fp: str, a: Dict[str, Any]) -> KeyLane:
+    def _key(self, fp: str, a: dict[str, Any]) -> KeyLane:
         lane = self.keys.get(fp)
         if lane is None:
             if len(self.keys) >= MAX_KEYS:
@@ -408,7 +409,7 @@ class Analysis:
                 lane = self.keys[fp] = KeyLane(fp, "", self.grid.new_series())
         return lane
 
-    def _client(self, cid: str, a: Dict[str, Any], process: str) -> ClientLane:
+    def _client(self, cid: str, a: dict[str, Any], process: str) -> ClientLane:
         lane = self.clients.get(cid)
         if lane is None:
             if len(self.clients) >= MAX_CLIENT_LANES:
@@ -501,7 +502,7 @@ class Analysis:
         w.errors_series.add(i)
 
     # -- the fleet view --------------------------------------------------------------------------------
-    def finish(self) -> "Analysis":
+    def finish(self) -> Analysis:
         self.windows = sorted((w for s in self._sets.values() for w in s.windows),
                               key=lambda w: (w.start_ns, w.fingerprint, w.scopes))
         g = self.grid
@@ -512,7 +513,7 @@ class Analysis:
             wanted = set(w.scopes)
             if wanted:
                 endpoints |= {e for e, scopes in self.endpoint_scopes.items() if scopes & wanted}
-            succeeding: Set[str] = set()
+            succeeding: set[str] = set()
             total = other = 0
             for (fp, endpoint, proc), series in self.passed.items():
                 if fp != w.fingerprint or endpoint not in endpoints:
@@ -541,7 +542,7 @@ def analyze(spans: Iterable[SpanRecord], gap_seconds: float = 60.0,
     return analysis.finish()
 
 
-def analyze_files(paths: Sequence["str | Path"], gap_seconds: float = 60.0,
+def analyze_files(paths: Sequence[str | Path], gap_seconds: float = 60.0,
                   max_buckets: int = DEFAULT_MAX_BUCKETS) -> Analysis:
     """Stream the files through :func:`analyze`. Raises ``otlp_json.UnreadableFile`` for a file that
     cannot be opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``."""
@@ -560,7 +561,7 @@ def analyze_files(paths: Sequence["str | Path"], gap_seconds: float = 60.0,
     return analysis
 
 
-def nothing_readable(analysis: Analysis) -> Optional[str]:
+def nothing_readable(analysis: Analysis) -> str | None:
     """One line saying why there is nothing to analyse, or None. Never an all-clear for a file we could
     not read: no span at all, or spans but none from this instrumentation."""
     if analysis.calls:
@@ -605,7 +606,7 @@ def _when(analysis: Analysis, w: Window) -> str:
 
 
 # ---- sentences ---------------------------------------------------------------------------------------------
-def verdict_lines(analysis: Analysis) -> List[str]:
+def verdict_lines(analysis: Analysis) -> list[str]:
     """Plain-language sentences, one per window: what failed, when, across how much of the fleet, and why."""
     lines = []
     for i, w in enumerate(analysis.windows, 1):
@@ -631,7 +632,7 @@ def verdict_lines(analysis: Analysis) -> List[str]:
 
 
 # ---- JSON ---------------------------------------------------------------------------------------------------
-def to_json(analysis: Analysis, error: Optional[str] = None) -> Dict[str, Any]:
+def to_json(analysis: Analysis, error: str | None = None) -> dict[str, Any]:
     """The documented ``report --json`` document (README: "report --json")."""
     windows = []
     for w in analysis.windows:
@@ -683,7 +684,7 @@ def to_json(analysis: Analysis, error: Optional[str] = None) -> Dict[str, Any]:
     }
 
 
-def write_json(analysis: Analysis, out: Any, error: Optional[str] = None) -> None:
+def write_json(analysis: Analysis, out: Any, error: str | None = None) -> None:
     json.dump(to_json(analysis, error), out, indent=2)
     out.write("\n")
 
@@ -692,7 +693,7 @@ def write_json(analysis: Analysis, out: Any, error: Optional[str] = None) -> Non
 _BARS = " ▁▂▃▄▅▆▇█"
 
 
-def sparkline(counts: Sequence[int], top: Optional[int] = None) -> str:
+def sparkline(counts: Sequence[int], top: int | None = None) -> str:
     top = max(counts) if top is None and counts else (top or 0)
     if not top:
         return " " * len(counts)
@@ -711,7 +712,7 @@ class Columns:
     def start_ns(self, col: int) -> int:
         return (self.lo + col * self.per_column) * self.width_ns
 
-    def of(self, series: Series) -> List[int]:
+    def of(self, series: Series) -> list[int]:
         out = [0] * self.n
         for k, c in enumerate(series.counts):
             if c:
@@ -729,7 +730,7 @@ def columns(analysis: Analysis, max_columns: int) -> Columns:
     return Columns(lo, per, max(1, math.ceil(total / per)), g.width_ns)
 
 
-def axis_lines(analysis: Analysis, cols: Columns, indent: int) -> List[str]:
+def axis_lines(analysis: Analysis, cols: Columns, indent: int) -> list[str]:
     """Two text lines under a sparkline: a tick every 10 columns, UTC clock and relative time."""
     ticks = list(range(0, cols.n, 10))
     marks = [" "] * cols.n
@@ -782,7 +783,7 @@ def render_terminal(analysis: Analysis, console: Any = None, max_columns: int = 
     console.print(f"[bold]Timeline[/] ({cols.per_column * analysis.bucket_seconds():.3g}s per column; "
                   "per key: ok calls, then scope errors)")
     label_w = 32
-    err_by_key: Dict[str, List[int]] = {}
+    err_by_key: dict[str, list[int]] = {}
     for w in analysis.windows:
         counts = cols.of(w.errors_series)
         acc = err_by_key.setdefault(w.fingerprint, [0] * cols.n)
@@ -795,7 +796,7 @@ def render_terminal(analysis: Analysis, console: Any = None, max_columns: int = 
         console.print(f"  {'key ' + name + ' ok':<{label_w - 2}}|{sparkline(ok)}| {sum(ok)}", **plain)
         if any(errs):
             console.print(f"  {'key ' + name + ' errors':<{label_w - 2}}|{sparkline(errs)}| {sum(errs)}", **plain)
-    for pid, proc in sorted(analysis.processes.items())[:20]:
+    for _pid, proc in sorted(analysis.processes.items())[:20]:
         errs = cols.of(proc.errors)
         if any(errs):
             console.print(f"  {'process ' + proc.label[:22]:<{label_w - 2}}|{sparkline(errs)}| {sum(errs)}", **plain)
@@ -830,7 +831,7 @@ def _esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
-def write_html(analysis: Analysis, path: "str | Path", max_columns: int = 120) -> Path:
+def write_html(analysis: Analysis, path: str | Path, max_columns: int = 120) -> Path:
     """A self-contained HTML page (inline SVG timeline, tables) to attach to an incident ticket."""
     path = Path(path)
     path.write_text(render_html(analysis, max_columns), encoding="utf-8")
@@ -848,12 +849,12 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
     def x_of(ns: int) -> float:
         return left + (ns - t0) * plot_w / span_ns
 
-    svg: List[str] = []
-    y = 58
+    svg: list[str] = []
+    y = 58.0
     # windows as background bands, labelled W1, W2...
-    bands: List[str] = []
+    bands: list[str] = []
     # request ids per column, for the hover text
-    rids: Dict[Tuple[str, int], List[str]] = {}
+    rids: dict[tuple[str, int], list[str]] = {}
     for w in analysis.windows:
         for ns, rid in w.request_ids:
             col = (analysis.grid.bucket(ns) - cols.lo) // cols.per_column
@@ -870,7 +871,7 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
     key_h = 90
     for fp, lane in sorted(analysis.keys.items()):
         ok = cols.of(lane.ok)
-        by_verdict: Dict[str, List[int]] = {}
+        by_verdict: dict[str, list[int]] = {}
         for w in analysis.windows:
             if w.fingerprint == fp:
                 acc = by_verdict.setdefault(w.diagnosis, [0] * cols.n)
@@ -899,7 +900,7 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
                 if not c:
                     continue
                 h = (key_h / 2 - 4) * c / top_err
-                tip_e = tip + [f"{c} scope errors, verdict {verdict}"]
+                tip_e = [*tip, f"{c} scope errors, verdict {verdict}"]
                 if (fp, k) in rids:
                     tip_e.append("request ids: " + ", ".join(rids[(fp, k)][:5]))
                 svg.append(f'<rect class="err" data-verdict="{verdict}" x="{x:.1f}" y="{mid + down:.1f}" '
@@ -909,7 +910,7 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
         svg.append("</g>")
         y += key_h + 8
 
-    def lane_rows(title: str, rows: List[Tuple[str, str, Series, Series, Optional[Tuple[int, str]]]],
+    def lane_rows(title: str, rows: list[tuple[str, str, Series, Series, tuple[int, str] | None]],
                   cls: str, y: float) -> float:
         lane_h = 16 if len(rows) > 8 else 22
         svg.append(f'<text x="0" y="{y + 14}" class="section">{_esc(title)}</text>')

@@ -9,7 +9,6 @@ duration. Spans may arrive in any order (many files, many processes).
 from __future__ import annotations
 
 from array import array
-from typing import List, Optional
 
 BASE_WIDTH_NS = 1_000_000
 DEFAULT_MAX_BUCKETS = 1024
@@ -18,7 +17,7 @@ DEFAULT_MAX_BUCKETS = 1024
 class Series:
     """Counts on the grid's buckets, stored densely between the lowest and highest index it was given."""
 
-    __slots__ = ("offset", "counts")
+    __slots__ = ("counts", "offset")
 
     def __init__(self) -> None:
         self.offset = 0
@@ -65,7 +64,7 @@ class Series:
         self.offset = new_offset
         self.counts = merged
 
-    def absorb(self, other: "Series") -> None:
+    def absorb(self, other: Series) -> None:
         for k, c in enumerate(other.counts):
             if c:
                 self.add(other.offset + k, c)
@@ -77,9 +76,9 @@ class Grid:
     def __init__(self, max_buckets: int = DEFAULT_MAX_BUCKETS) -> None:
         self.max_buckets = max(2, max_buckets)
         self.width_ns = BASE_WIDTH_NS
-        self.lo: Optional[int] = None
-        self.hi: Optional[int] = None
-        self._series: List[Series] = []
+        self.lo: int | None = None
+        self.hi: int | None = None
+        self._series: list[Series] = []
 
     def new_series(self) -> Series:
         s = Series()
