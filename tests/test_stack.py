@@ -532,3 +532,45 @@ def test_filter_drops_what_is_not_a_scope_error_and_an_inverted_condition_is_cau
                                env={"JAEGER_OTLP_ENDPOINT": real_stack.jaeger.otlp_grpc}) as wrong:
         _send_flagged_spans(wrong.otlp_grpc, "stack-filter-inverted")
         assert _anomalies_sent(wrong, 0, 5) == 2
+
+
+def _derived_series(col: stack.Collector) -> list[str]:
+    text = stack.http_get(f"http://{col.prometheus_exporter}/metrics").decode()
+    return [line for line in text.splitlines() if line.startswith("openai_client_scope_errors_spans_total{")]
+
+
+@pytest.mark.parametrize("attribute", ["signal_to_metrics.service.instance.id", "signaltometrics.service.instance.id"],
+                         ids=["shipped", "old-name"])
+def test_derived_series_writer_id_only_with_the_current_attribute_name(real_stack, tmp_path, attribute):
+    """Issue 8's second fault, on the real binary: with the old attribute name the `where` never matches and
+    the derived series carry no instance of their own (replicas would collide); with the shipped name the
+    instance label is the Collector's id (the resource attribute signal_to_metrics adds)."""
+    cfg = yaml.safe_load((h.CONFIG_DIR / "base.yaml").read_text())
+    (st,) = cfg["processors"]["transform/derived_metrics_writer"]["metric_statements"][0]["statements"]
+    assert "signal_to_metrics.service.instance.id" in st
+    cfg["processors"]["transform/derived_metrics_writer"]["metric_statements"][0]["statements"] = [
+        st.replace("signal_to_metrics.service.instance.id", attribute)]
+    path = tmp_path / "base.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    bins = stack.require_binaries("otelcol")
+    with stack.Collector.start(bins, tmp_path, [path, "jaeger.yaml"], name="otelcol-writer",
+                               env={"JAEGER_OTLP_ENDPOINT": real_stack.jaeger.otlp_grpc}) as col:
+        _send_flagged_spans(col.otlp_grpc, "stack-writer-check")  # resources without service.instance.id
+        (line,) = stack.wait_until(lambda: _derived_series(col), timeout=30, what="derived series")
+        target = [x for x in stack.http_get(f"http://{col.prometheus_exporter}/metrics").decode().splitlines()
+                  if x.startswith("target_info{")]
+    instance = re.search(r'\binstance="([^"]*)"', line)
+    if attribute.startswith("signal_to_metrics."):
+        writer = re.search(r'signal_to_metrics_service_instance_id="([^"]+)"', "\n".join(target))
+        assert writer and instance and instance.group(1) == writer.group(1), (line, target)
+    else:  # no writer id: every replica would write this very series
+        assert not instance or instance.group(1) == "", line
+
+
+def test_shipped_pipeline_starts_without_deprecation_or_rewrite_notices(real_stack):
+    """v0.161.0 warns about deprecated type aliases (deltatocumulative) and logs OTTL paths it had to prefix
+    with their context; the shipped configs trigger neither."""
+    log = real_stack.collector.log()
+    assert "Everything is ready" in log
+    assert "deprecated" not in log.lower(), [x for x in log.splitlines() if "deprecated" in x.lower()]
+    assert "please rewrite them" not in log
