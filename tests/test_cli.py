@@ -150,32 +150,47 @@ def test_fake_server_answers_a_bad_control_request_with_400(fake):
 
 
 # ---- without the cli extra -----------------------------------------------------------------------------------
-BASE_ONLY_EXCLUDED = {"sdk", "exporter", "proto", "distro"}
+def _base_closure() -> list:
+    """The installed distributions the package's base dependencies (no extra) pull in, markers evaluated."""
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    todo = [Requirement(r) for r in distribution("otel-openai-scopes").requires or ()]
+    seen: dict = {}
+    while todo:
+        req = todo.pop()
+        if req.marker is not None and not req.marker.evaluate({"extra": ""}):
+            continue
+        name = req.name.lower().replace("_", "-")
+        if name in seen:
+            continue
+        seen[name] = dist = distribution(req.name)
+        todo += [Requirement(r) for r in dist.requires or ()]
+    return list(seen.values())
 
 
 def _venv_without_the_cli_extra(where: Path) -> Path:
-    """A fresh venv (no pip, no system site-packages) holding the package and its base dependencies only:
-    the opentelemetry API namespace without sdk/exporter/proto/distro, wrapt, packaging, typing_extensions."""
+    """A fresh venv (no pip, no system site-packages) holding the package (a .pth to src/) and, linked from
+    this environment, exactly the distributions its base dependencies need: no typer, rich, msgspec, openai
+    or OpenTelemetry SDK."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True, timeout=120)
     python = where / "bin" / "python"
     site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
-    import opentelemetry.trace
-    import packaging
-    import typing_extensions
-    import wrapt
-
-    src_site = Path(wrapt.__file__).resolve().parents[1]
-    (site / "opentelemetry").mkdir()
-    for child in Path(opentelemetry.trace.__file__).resolve().parents[1].iterdir():
-        if child.name not in BASE_ONLY_EXCLUDED:
-            (site / "opentelemetry" / child.name).symlink_to(child)
-    for module in (wrapt, packaging):
-        (site / Path(module.__file__).parent.name).symlink_to(Path(module.__file__).resolve().parent)
-    (site / "typing_extensions.py").symlink_to(Path(typing_extensions.__file__).resolve())
-    for dist in src_site.glob("opentelemetry_*.dist-info"):
-        if dist.name.startswith(("opentelemetry_api", "opentelemetry_instrumentation", "opentelemetry_semantic")):
-            (site / dist.name).symlink_to(dist)
+    for dist in _base_closure():
+        for f in dist.files or ():
+            parts = Path(f).parts
+            if not parts or parts[0] in ("..", "__pycache__") or parts[0].endswith(".pth"):
+                continue
+            # namespace packages (opentelemetry/) are shared: link their sub-packages one by one
+            depth = 2 if parts[0] == "opentelemetry" and len(parts) > 2 else 1
+            entry = Path(*parts[:depth])
+            target, link = Path(str(dist.locate_file(entry))), site / entry
+            if link.exists() or link.is_symlink() or not target.exists():
+                continue
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
     (site / "otel_openai_scopes.pth").write_text(str(ROOT / "src") + "\n")
     return python
 
@@ -192,6 +207,7 @@ def test_without_the_cli_extra_the_command_says_what_to_install(tmp_path):
         assert out.returncode == 2, out.stderr
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and INSTALL_HINT in lines[0] and "typer" in lines[0], lines
+        assert "opentelemetry-sdk" in lines[0] and "msgspec" in lines[0], lines
         assert "Traceback" not in out.stderr
     # the runtime itself works there: what opentelemetry-instrument loads needs only the base dependencies
     check = subprocess.run([str(python), "-c", "from otel_openai_scopes import OpenAIScopesInstrumentor as I; "
@@ -201,8 +217,15 @@ def test_without_the_cli_extra_the_command_says_what_to_install(tmp_path):
 
 # ---- layout: the runtime imports none of the tools ---------------------------------------------------------------
 def test_importing_the_instrumentor_imports_no_tool_nor_rich_nor_typer():
+    # The CLI's modules are made unimportable: the runtime must neither need nor load them (httpx < 0.28
+    # imports rich and click for its own CLI when they are installed, and copes when they are not).
     code = textwrap.dedent("""
         import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"rich", "typer", "click", "msgspec", "yaml"}:
+                    raise ImportError("blocked: " + name)
+        sys.meta_path.insert(0, Block())
         from otel_openai_scopes import OpenAIScopesInstrumentor
         OpenAIScopesInstrumentor().instrument()
         import openai

@@ -8,6 +8,9 @@ the Collector ``file`` exporter's format). Many processes may share one path: ea
 different processes never interleave. The descriptor is opened per export, so forked children, threads
 and separate processes each hold their own lock.
 
+When the SDK's resource has no ``service.instance.id`` (older SDKs set none) the lines carry ``process.pid``
+and ``host.name``, so ``report`` can tell the processes sharing a file apart.
+
 Needs only the OpenTelemetry SDK (no protobuf, no CLI dependencies): the encoder below writes OTLP/JSON
 directly (ids in lowercase hex, 64-bit integers as strings, enums as integers).
 """
@@ -85,8 +88,21 @@ def _span(span: ReadableSpan) -> dict[str, Any]:
     return out
 
 
-def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
-    """Spans -> one OTLP/JSON ``ExportTraceServiceRequest`` (grouped by resource, then scope)."""
+def identify_process(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    """The resource attributes, plus ``process.pid`` and ``host.name`` when nothing in them tells this process
+    from its siblings (older SDKs set no ``service.instance.id``): ``report`` counts processes by them."""
+    out = dict(attributes)
+    if "service.instance.id" not in out and "process.pid" not in out:
+        import socket
+
+        out["process.pid"] = os.getpid()  # at export time: right in forked children too
+        out.setdefault("host.name", socket.gethostname())
+    return out
+
+
+def encode_spans_json(spans: Sequence[ReadableSpan], identify: bool = False) -> dict[str, Any]:
+    """Spans -> one OTLP/JSON ``ExportTraceServiceRequest`` (grouped by resource, then scope); with
+    ``identify``, resources get :func:`identify_process`."""
     resources: dict[int, tuple[Any, dict[tuple[str, str], list[dict[str, Any]]]]] = {}
     for span in spans:
         entry = resources.setdefault(id(span.resource), (span.resource, {}))
@@ -94,11 +110,16 @@ def encode_spans_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
         key = (scope.name, scope.version or "") if scope is not None else ("", "")
         entry[1].setdefault(key, []).append(_span(span))
     return {"resourceSpans": [
-        {"resource": {"attributes": key_values(resource.attributes if resource is not None else None)},
+        {"resource": {"attributes": key_values(_resource_attributes(resource, identify))},
          "scopeSpans": [{"scope": {"name": name, **({"version": version} if version else {})}, "spans": items}
                         for (name, version), items in scopes.items()]}
         for resource, scopes in resources.values()
     ]}
+
+
+def _resource_attributes(resource: Any, identify: bool) -> Mapping[str, Any]:
+    attributes: Mapping[str, Any] = resource.attributes if resource is not None else {}
+    return identify_process(attributes) if identify else attributes
 
 
 # ---- writing -----------------------------------------------------------------------------------------
@@ -148,7 +169,7 @@ class OpenAIScopesFileSpanExporter(SpanExporter):
         try:
             if self._out is None:
                 self._out = AppendOnlyFile(self._path)
-            self._out.write_line(dumps_line(encode_spans_json(spans)))
+            self._out.write_line(dumps_line(encode_spans_json(spans, identify=True)))
         except Exception as exc:  # noqa: BLE001 - an exporter never breaks the app: report once, drop the batch
             if not self._failed_once:
                 self._failed_once = True
@@ -164,4 +185,4 @@ class OpenAIScopesFileSpanExporter(SpanExporter):
         return True  # every export is written before export() returns
 
 
-__all__ = ["DEFAULT_PATH", "PATH_ENV", "AppendOnlyFile", "OpenAIScopesFileSpanExporter", "encode_spans_json"]
+__all__ = ["DEFAULT_PATH", "PATH_ENV", "AppendOnlyFile", "OpenAIScopesFileSpanExporter", "encode_spans_json", "identify_process"]
