@@ -185,4 +185,11 @@ class OpenAIScopesFileSpanExporter(SpanExporter):
         return True  # every export is written before export() returns
 
 
-__all__ = ["DEFAULT_PATH", "PATH_ENV", "AppendOnlyFile", "OpenAIScopesFileSpanExporter", "encode_spans_json", "identify_process"]
+__all__ = [
+    "DEFAULT_PATH",
+    "PATH_ENV",
+    "AppendOnlyFile",
+    "OpenAIScopesFileSpanExporter",
+    "encode_spans_json",
+    "identify_process",
+]
