@@ -305,7 +305,8 @@ def explanation(w: Window) -> str:
                   if d not in c and (A.DIAGNOSIS_UNKNOWN in c or A.DIAGNOSIS_NEVER_GRANTED in c))
     if d == A.DIAGNOSIS_CLIENT_MUTATED:
         fields = ", ".join(f for f, _ in w.mutated_fields.most_common()) or "credentials"
-        text = f"your app: the failing client sends other {fields} than it was built with (openai.client.mutated)."
+        text = (f"your app: the failing client sends a different {fields} from the one it was built with "
+                "(openai.client.mutated).")
         if w.other_clients_ok:
             text += (f" Other clients kept working: {_plural(w.other_clients_ok_calls, 'successful call')} from "
                      f"{_plural(w.other_clients_ok, 'other client')} meanwhile.")
@@ -594,6 +595,8 @@ def clock(ns: int, millis: bool = False) -> str:
 
 def relative(analysis: Analysis, ns: int) -> str:
     s = (ns - analysis.start_ns) / 1e9
+    if -0.05 < s < 0:  # a bucket edge just before the first call
+        s = 0.0
     if abs(s) < 120:
         return f"{s:+.1f}s"
     if abs(s) < 7200:
