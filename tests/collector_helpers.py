@@ -111,10 +111,10 @@ def merged(*names: str) -> dict[str, Any]:
 def walk_strings(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], str]]:
     if isinstance(node, dict):
         for key, value in node.items():
-            yield from walk_strings(value, path + (key,))
+            yield from walk_strings(value, (*path, key))
     elif isinstance(node, list):
         for i, value in enumerate(node):
-            yield from walk_strings(value, path + (i,))
+            yield from walk_strings(value, (*path, i))
     elif isinstance(node, str):
         yield path, node
 

@@ -58,9 +58,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Union
 
 import yaml
 
@@ -102,15 +103,15 @@ def cached_jaeger() -> Path:
 
 @dataclass(frozen=True)
 class Binaries:
-    otelcol: Optional[Path]
-    jaeger: Optional[Path]
-    prometheus: Optional[Path]
+    otelcol: Path | None
+    jaeger: Path | None
+    prometheus: Path | None
 
     def missing(self) -> list[str]:
         return [n for n in ("otelcol", "jaeger", "prometheus") if getattr(self, n) is None]
 
 
-def _executable(p: Optional[PathLike]) -> Optional[Path]:
+def _executable(p: PathLike | None) -> Path | None:
     if p and Path(p).is_file() and os.access(p, os.X_OK):
         return Path(p)
     return None
@@ -120,7 +121,7 @@ def find_binaries() -> Binaries:
     in_ci = bool(os.environ.get("CI"))
     prebuilt = Path.home() / ".cache" / "otel-openai-scopes" / "prebuilt"
 
-    def pick(name: str, cached: Path, prebuilt_name: str) -> Optional[Path]:
+    def pick(name: str, cached: Path, prebuilt_name: str) -> Path | None:
         for cand in (_ENV_BINARIES[name], cached, None if in_ci else prebuilt / prebuilt_name):
             found = _executable(cand)
             if found:
@@ -161,7 +162,7 @@ def free_port() -> int:
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return bytes(resp.read())
 
 
@@ -214,9 +215,9 @@ class Process:
             self.popen.wait(5)
 
 
-def _spawn(name: str, argv: Sequence[str], workdir: Path, env: Optional[Mapping[str, str]] = None) -> Process:
+def _spawn(name: str, argv: Sequence[str], workdir: Path, env: Mapping[str, str] | None = None) -> Process:
     log_path = workdir / f"{name}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 (kept open for the child's lifetime)
+    log = open(log_path, "wb")  # noqa: SIM115 (handed to the child, closed here right after the spawn)
     full_env = dict(os.environ)
     full_env.update(env or {})
     popen = subprocess.Popen(list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -239,10 +240,11 @@ def _wait_healthy(proc: Process, url: str, timeout: float) -> None:
         try:
             ok()
             return
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 (not ready yet)
             if time.monotonic() > deadline:
                 proc.stop()
-                raise RuntimeError(f"{proc.name} not healthy at {url} after {timeout:.0f}s:\n{proc.log()[-4000:]}")
+                raise RuntimeError(
+                    f"{proc.name} not healthy at {url} after {timeout:.0f}s:\n{proc.log()[-4000:]}") from None
             time.sleep(0.2)
 
 
@@ -301,13 +303,13 @@ class Collector(_Managed):
 
     @classmethod
     def start(cls, bins: Binaries, workdir: PathLike, configs: Sequence[PathLike],
-              env: Optional[Mapping[str, str]] = None, extra: Optional[Mapping[str, Any]] = None,
-              name: str = "otelcol", timeout: float = 30.0) -> "Collector":
+              env: Mapping[str, str] | None = None, extra: Mapping[str, Any] | None = None,
+              name: str = "otelcol", timeout: float = 30.0) -> Collector:
         assert bins.otelcol is not None, "require_binaries() first"
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         grpc, http, health, telemetry, prom = (free_port() for _ in range(5))
-        paths = _config_paths(configs) + [LOOPBACK_OVERLAY]
+        paths = [*_config_paths(configs), LOOPBACK_OVERLAY]
         if extra:
             extra_path = workdir / f"extra-{name}.yaml"
             extra_path.write_text(yaml.safe_dump(dict(extra), sort_keys=False))
@@ -338,7 +340,7 @@ class Collector(_Managed):
 
     @staticmethod
     def validate(bins: Binaries, configs: Sequence[PathLike],
-                 env: Optional[Mapping[str, str]] = None) -> subprocess.CompletedProcess:
+                 env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
         assert bins.otelcol is not None
         full_env = dict(os.environ)
         full_env.update(env or {})
@@ -352,9 +354,9 @@ class Collector(_Managed):
         total = 0.0
         for line in http_get(self.telemetry_url).decode().splitlines():
             for family in (name, name + "_total"):
-                if line.startswith(family) and line[len(family):len(family) + 1] in ("{", " "):
-                    if all(f'{k}="{v}"' in line for k, v in labels.items()):
-                        total += float(line.rsplit(" ", 1)[1])
+                if line.startswith(family) and line[len(family):len(family) + 1] in ("{", " ") \
+                        and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    total += float(line.rsplit(" ", 1)[1])
         return total
 
 
@@ -390,7 +392,7 @@ class Jaeger(_Managed):
     url: str  # query HTTP API / UI base, "http://127.0.0.1:port"
 
     @classmethod
-    def start(cls, bins: Binaries, workdir: PathLike, name: str = "jaeger", timeout: float = 60.0) -> "Jaeger":
+    def start(cls, bins: Binaries, workdir: PathLike, name: str = "jaeger", timeout: float = 60.0) -> Jaeger:
         assert bins.jaeger is not None, "require_binaries() first"
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)
@@ -410,7 +412,7 @@ class Jaeger(_Managed):
     def services(self) -> list[str]:
         return list(self.api("/api/services")["data"] or [])
 
-    def search_path(self, service: str, tags: Optional[Mapping[str, str]] = None, limit: int = 10000,
+    def search_path(self, service: str, tags: Mapping[str, str] | None = None, limit: int = 10000,
                     lookback: str = "1h") -> str:
         """The /api/traces query the UI's search form sends (tags as a JSON object)."""
         q = {"service": service, "limit": str(limit), "lookback": lookback}
@@ -418,10 +420,10 @@ class Jaeger(_Managed):
             q["tags"] = json.dumps(dict(tags))
         return "/api/traces?" + urllib.parse.urlencode(q)
 
-    def traces(self, service: str, tags: Optional[Mapping[str, str]] = None, limit: int = 10000) -> list[dict]:
+    def traces(self, service: str, tags: Mapping[str, str] | None = None, limit: int = 10000) -> list[dict]:
         return list(self.api(self.search_path(service, tags, limit))["data"] or [])
 
-    def find_spans(self, service: str, tags: Optional[Mapping[str, str]] = None, limit: int = 10000) -> list[Span]:
+    def find_spans(self, service: str, tags: Mapping[str, str] | None = None, limit: int = 10000) -> list[Span]:
         """Spans of the matching traces that themselves carry every requested tag (Jaeger returns whole
         traces; a trace matches when one of its spans does)."""
         out = []
@@ -431,7 +433,8 @@ class Jaeger(_Managed):
                 stags = {t["key"]: (t["type"], t["value"]) for t in s.get("tags") or []}
                 if tags and not all(k in stags and str(stags[k][1]).lower() == str(v).lower() for k, v in tags.items()):
                     continue
-                events = [{f["key"]: (f["type"], f["value"]) for f in log.get("fields") or []} for log in s.get("logs") or []]
+                events = [{f["key"]: (f["type"], f["value"]) for f in log.get("fields") or []}
+                          for log in s.get("logs") or []]
                 svc = (procs.get(s.get("processID")) or {}).get("serviceName", "")
                 out.append(Span(trace["traceID"], s["spanID"], s["operationName"], svc, stags, events))
         return out
@@ -462,7 +465,7 @@ class Prometheus(_Managed):
     @classmethod
     def start(cls, bins: Binaries, workdir: PathLike, scrape: Sequence[str], rules: Sequence[PathLike] = (),
               scrape_interval: str = "1s", evaluation_interval: str = "1s", name: str = "prometheus",
-              timeout: float = 60.0) -> "Prometheus":
+              timeout: float = 60.0) -> Prometheus:
         assert bins.prometheus is not None, "require_binaries() first"
         workdir = Path(workdir)
         workdir.mkdir(parents=True, exist_ok=True)

@@ -20,10 +20,10 @@ import string
 import subprocess
 from pathlib import Path
 
+import collector_helpers as h
 import pytest
 import yaml
 
-import collector_helpers as h
 from otel_openai_scopes import attributes as contract
 
 IN_CI = bool(os.environ.get("CI"))
@@ -747,7 +747,7 @@ def test_every_alert_has_a_runbook_section():
         url = rule["annotations"]["runbook_url"]
         assert url.startswith("collector-config/alerts/RUNBOOK.md#")
         assert url.split("#", 1)[1] == rule["alert"].lower() and rule["alert"].lower() in anchors
-    for name in TRIGGERS + ["slo-scope-ok.json"]:
+    for name in [*TRIGGERS, "slo-scope-ok.json"]:
         desc = json.loads((h.HONEYCOMB_DIR / name).read_text())["description"]
         anchor = re.search(r"RUNBOOK\.md#([\w-]+)", desc).group(1)
         assert anchor in anchors, (name, anchor)

@@ -20,9 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import collector_helpers as h
 import openai
 import pytest
+import stack
 import yaml
+from conftest import make_key
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
@@ -33,9 +36,6 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
 
-import collector_helpers as h
-import stack
-from conftest import make_key
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import hint
@@ -220,7 +220,7 @@ def scenario(real_stack):
                 with pytest.raises(openai.AuthenticationError):
                     client.beta.threads.runs.list(THREAD)
                 time.sleep(0.2)
-            main_fp = [s for s in app.spans.get_finished_spans() if s.attributes.get(A.SCOPE_ERROR)][0] \
+            main_fp = next(s for s in app.spans.get_finished_spans() if s.attributes.get(A.SCOPE_ERROR)) \
                 .attributes[A.KEY_FINGERPRINT]
             sc.alerts["flap"] = _wait_firing(prom, SPIKE, 40, openai_api_key_fingerprint=main_fp, openai_scope=READ)
             fake.windows.clear()  # the platform recovers
@@ -274,7 +274,8 @@ def _names(alerts: list[dict], state: str | None = None) -> set[str]:
 def test_test_rules_keep_the_shipped_expressions(real_stack):
     shipped = yaml.safe_load(RULES.read_text())
     fast = yaml.safe_load(real_stack.rules.read_text())
-    pairs = list(zip([r for g in shipped["groups"] for r in g["rules"]], [r for g in fast["groups"] for r in g["rules"]]))
+    pairs = list(zip([r for g in shipped["groups"] for r in g["rules"]],
+                     [r for g in fast["groups"] for r in g["rules"]]))
     assert pairs and all(a["expr"] == b["expr"] and a["alert"] == b["alert"] and a["labels"] == b["labels"]
                          for a, b in pairs)
     loaded = real_stack.prometheus.rules()
@@ -305,7 +306,8 @@ def test_client_mutated_alert_fires_during_the_app_bug(scenario):
 
 def test_never_granted_alert_fires_for_the_restricted_key(scenario):
     hits = [a for a in scenario.alerts["never_granted"] if a["labels"]["alertname"] == NEVER and a["state"] == "firing"]
-    assert {a["labels"]["openai_api_key_fingerprint"] for a in hits} == {_fingerprint_of(scenario, A.DIAGNOSIS_NEVER_GRANTED)}
+    restricted_fp = _fingerprint_of(scenario, A.DIAGNOSIS_NEVER_GRANTED)
+    assert {a["labels"]["openai_api_key_fingerprint"] for a in hits} == {restricted_fp}
 
 
 def _fingerprint_of(sc: Scenario, diagnosis: str) -> str:
@@ -337,7 +339,8 @@ def test_every_scope_error_span_is_in_jaeger_by_tag(real_stack, scenario):
     assert len(found) == len(exported) == 1 + 11 + 4 + 6
     assert {s.span_id for s in found} == set(exported)
     diagnoses = [s.tags[A.DIAGNOSIS][1] for s in found]
-    for diagnosis, n in ((A.DIAGNOSIS_SCOPE_FLAPPING, 12), (A.DIAGNOSIS_CLIENT_MUTATED, 4), (A.DIAGNOSIS_NEVER_GRANTED, 4)):
+    expected = ((A.DIAGNOSIS_SCOPE_FLAPPING, 12), (A.DIAGNOSIS_CLIENT_MUTATED, 4), (A.DIAGNOSIS_NEVER_GRANTED, 4))
+    for diagnosis, n in expected:
         assert diagnoses.count(diagnosis) == n, (diagnosis, sorted(diagnoses))
     assert diagnoses.count(A.DIAGNOSIS_UNKNOWN) == 2
 
@@ -358,7 +361,8 @@ def test_every_contract_attribute_survives_with_its_type(real_stack, scenario):
         assert got.service == SERVICE
     # the attributes that carry the diagnosis were all seen at least once
     assert {A.SCOPE_ERROR, A.SCOPE_MISSING, A.KEY_FINGERPRINT, A.KEY_HINT, A.DIAGNOSIS, A.CLIENT_ID,
-            A.CLIENT_MUTATED, A.DIAGNOSIS_FAILING_CLIENTS, A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT, A.HTTP_STATUS} <= checked
+            A.CLIENT_MUTATED, A.DIAGNOSIS_FAILING_CLIENTS, A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT,
+            A.HTTP_STATUS} <= checked
 
 
 def test_healthy_spans_are_in_jaeger_too(real_stack, scenario):
@@ -407,7 +411,7 @@ def test_sdk_counters_in_prometheus_equal_what_the_app_exported(real_stack, scen
         want = app.metric_total(A.METRIC_SCOPE_ERRORS, **{A.DIAGNOSIS: diagnosis})
         assert want > 0
         expr = f'sum(openai_client_scope_errors_total{{job="{SERVICE}",openai_scope_error_diagnosis="{diagnosis}"}})'
-        stack.wait_until(lambda: prom.value(expr) == want, timeout=20, what=f"{expr} == {want}")
+        stack.wait_until(lambda e=expr, w=want: prom.value(e) == w, timeout=20, what=f"{expr} == {want}")
     want = app.metric_total(A.METRIC_REQUESTS)
     stack.wait_until(lambda: prom.value(f'sum(openai_client_requests_total{{job="{SERVICE}"}})') == want,
                      timeout=20, what="requests total")
@@ -475,7 +479,7 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     blobs += [jaeger.raw(f"/api/traces/{t['traceID']}") for t in traces]
     blobs.append(json.dumps(prom.series(f'{{job="{service}"}}')).encode())
     everything = b"\n".join(blobs).decode()
-    instrumented = [s for s in exported if s.attributes.get(A.SCOPE_ERROR)][0]
+    instrumented = next(s for s in exported if s.attributes.get(A.SCOPE_ERROR))
     key_hint = instrumented.attributes[A.KEY_HINT]
     assert key_hint == hint(key)
     leaked = sorted(p for p in _pieces(key, key_hint) | _pieces(bearer) if p in everything)

@@ -11,9 +11,9 @@ import re
 import subprocess
 import sys
 import urllib.parse
+from pathlib import Path
 
 import pytest
-
 import stack
 
 SCRIPT = stack.ROOT / "scripts" / "stack.sh"
@@ -60,9 +60,9 @@ def test_up_status_down(state, tmp_path):
     rules = json.loads(stack.http_get(ep["PROMETHEUS_URL"] + "/api/v1/rules"))["data"]["groups"]
     assert rules and rules[0]["name"] == "openai-scope-errors"
     # Prometheus scrapes the Collector (both jobs up)
-    stack.wait_until(lambda: len([r for r in json.loads(stack.http_get(
-        ep["PROMETHEUS_URL"] + "/api/v1/query?" + urllib.parse.urlencode({"query": "up == 1"})))["data"]["result"]]) == 2,
-        timeout=30, what="both scrape targets up")
+    up_query = ep["PROMETHEUS_URL"] + "/api/v1/query?" + urllib.parse.urlencode({"query": "up == 1"})
+    stack.wait_until(lambda: len(json.loads(stack.http_get(up_query))["data"]["result"]) == 2,
+                     timeout=30, what="both scrape targets up")
 
     status = run(state, "status")
     assert status.returncode == 0 and endpoints(status.stdout) == ep
@@ -78,7 +78,8 @@ def test_up_status_down(state, tmp_path):
         assert down.returncode == 0, down.stderr
         for name, pid in pids.items():
             assert f"stopped {name} (pid {pid})" in down.stdout
-            assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read().lower()
+            proc_status = Path(f"/proc/{pid}/status")
+            assert not proc_status.exists() or "zombie" in proc_status.read_text().lower()
         assert run(state, "status").returncode == 1
         (state_dir / "otelcol.pid").write_text(str(stranger.pid))
         (state_dir / "otelcol.pid.exe").write_text(str(stack.cached_otelcol()))

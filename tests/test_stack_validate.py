@@ -9,11 +9,10 @@ import re
 import shutil
 import subprocess
 
-import pytest
-import yaml
-
 import collector_helpers as h
+import pytest
 import stack
+import yaml
 
 #: Every combination the README documents, with the variables it needs.
 REQUIRED = {"MAIN_OTLP_ENDPOINT": "main.example.com:4317", "ANOMALY_OTLP_ENDPOINT": "audit.example.com:4317",
@@ -65,7 +64,7 @@ def test_validate_with_every_optional_variable_set(bins, names):
                          ids=["base+jaeger", "gateway+jaeger", "agent"])
 def test_validate_with_the_loopback_overlay_the_stack_uses(bins, names):
     env = {**REQUIRED, **stack.loopback_env(14317, 14318, 13133, 18888)}
-    out = stack.Collector.validate(bins, list(names) + [stack.LOOPBACK_OVERLAY], env)
+    out = stack.Collector.validate(bins, [*list(names), stack.LOOPBACK_OVERLAY], env)
     assert _ok(out), out.stdout + out.stderr
 
 
