@@ -32,6 +32,9 @@ STATE=${OTEL_OPENAI_SCOPES_STATE:-${TMPDIR:-/tmp}/otel-openai-scopes-stack-$(id 
 
 die() { echo "stack.sh: $*" >&2; exit 1; }
 
+# The official Go tarball installs into /usr/local/go, which a non-login shell may not have on PATH.
+if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then PATH=/usr/local/go/bin:$PATH; fi
+
 prometheus_bin() {
   if [ -x /usr/bin/prometheus ]; then echo /usr/bin/prometheus; else command -v prometheus || true; fi
 }
