@@ -16,8 +16,11 @@ quiet() {  # run a command, hide this machine's pip-config noise, keep its exit 
 
 pick_python() {  # $1 = minor version (3.13): an interpreter of that version, else python3 (with a warning)
   local want=$1 candidate
-  for candidate in "python$want" "${PYENV_ROOT:-$HOME/.pyenv}/versions/$want".*/bin/python; do
-    if command -v "$candidate" >/dev/null 2>&1; then command -v "$candidate"; return; fi
+  # pyenv's own install first: its shims on PATH answer for every version but run only the selected ones
+  for candidate in "${PYENV_ROOT:-$HOME/.pyenv}/versions/$want".*/bin/python "python$want"; do
+    if command -v "$candidate" >/dev/null 2>&1 && "$candidate" -c pass >/dev/null 2>&1; then
+      command -v "$candidate"; return
+    fi
   done
   if [ -n "${CI:-}" ]; then
     echo "Python $want not found, but CI is set: the supported range must be tested at both ends" >&2
