@@ -472,3 +472,17 @@ def test_a_line_with_a_bad_field_is_unreadable_not_half_read(tmp_path):
     analysis = analyze_files([f])
     assert analysis.spans == 2 and analysis.files[0].unreadable == 1
     assert "wrong type" in analysis.warnings[0]
+
+
+def test_attributes_of_unexpected_types_are_text_not_a_crash():
+    odd = call(T0, status=200)
+    odd.attributes[A.TEMPLATE] = ["/v1/a", "/v1/b"]
+    odd.attributes[A.CLIENT_ID] = {"x": 1}
+    bad = err(T0 + 1)
+    bad.attributes[A.SCOPE_MISSING] = READ  # a lone string where an array belongs
+    bad.attributes[A.CLIENT_MUTATED] = "api_key"
+    bad.attributes[A.HTTP_METHOD] = 7
+    analysis = analyze([odd, bad])
+    (w,) = analysis.windows
+    assert w.scopes == (READ,) and w.mutated_fields == {"api_key": 1}
+    assert to_json(analysis)["totals"]["calls"] == 2

@@ -172,10 +172,11 @@ def attributes_of(items: Optional[list[dict[str, Any]]]) -> dict[str, Any]:
 class SpanRecord:
     """One span from an OTLP JSON file, flattened to what the report reads."""
 
-    __slots__ = ("attributes", "end_ns", "name", "process", "resource", "source", "start_ns")
+    __slots__ = ("_raw", "attributes", "end_ns", "name", "process", "resource", "source", "start_ns")
 
     def __init__(self, name: str, start_ns: int, end_ns: int, attributes: dict[str, Any],
-                 resource: dict[str, Any], source: str = "", process: Optional[str] = None) -> None:
+                 resource: dict[str, Any], source: str = "", process: Optional[str] = None,
+                 raw: Optional[list[_KeyValue]] = None) -> None:
         self.name = name
         self.start_ns = start_ns
         self.end_ns = end_ns
@@ -184,6 +185,19 @@ class SpanRecord:
         self.source = source
         #: which process emitted it (:func:`process_id`)
         self.process = process_id(resource, source) if process is None else process
+        self._raw = raw  # every decoded attribute, for get() of those ``attributes`` does not hold
+
+    def get(self, key: str) -> Any:
+        """An attribute: from ``attributes`` (the ones read for every span), else converted on demand."""
+        attributes = self.attributes
+        if key in attributes or self._raw is None:
+            return attributes.get(key)
+        for kv in self._raw:
+            if kv.key == key:
+                value = attributes[key] = _value(kv.value)
+                return value
+        attributes[key] = None
+        return None
 
 
 def process_id(resource: dict[str, Any], source: str) -> str:
@@ -422,7 +436,8 @@ class SpanReader:
             for ss in rs.scopeSpans:
                 for sp in ss.spans:
                     out.append(SpanRecord(sp.name, int(sp.startTimeUnixNano), int(sp.endTimeUnixNano),
-                                          _attributes(sp.attributes, keys), resource, source, process))
+                                          _attributes(sp.attributes, keys), resource, source, process,
+                                          sp.attributes if keys is not None else None))
         return out
 
     def warnings(self) -> list[str]:

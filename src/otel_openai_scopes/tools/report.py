@@ -40,10 +40,10 @@ EXIT_UNREADABLE = 2
 
 SCHEMA = "otel-openai-scopes/report/1"
 
-#: Span attributes the report reads (the reader drops the others as it decodes).
+#: Span attributes the report reads for every span; the others (the error's details, a new client's origin, a new
+#: endpoint's scopes) are converted only when needed (``SpanRecord.get``).
 READ_ATTRIBUTES = frozenset({
-    A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.KEY_HINT, A.SCOPE_ERROR, A.SCOPE_MISSING,
-    A.SCOPE_REQUIRED, A.DIAGNOSIS, A.CLIENT_ID, A.CLIENT_ORIGIN, A.CLIENT_MUTATED, A.REQUEST_ID, A.OPERATION,
+    A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.SCOPE_ERROR, A.CLIENT_ID, A.CLIENT_MUTATED,
 })
 
 MAX_WINDOW_CLIENTS = 50  # clients described per window (all are counted up to MAX_COUNTED)
@@ -156,7 +156,6 @@ class Window:
     clients: dict[str, WindowClient] = field(default_factory=dict)
     client_ids: set[str] = field(default_factory=set)
     endpoints: Counter[str] = field(default_factory=Counter)
-    operations: Counter[str] = field(default_factory=Counter)
     mutated_errors: int = 0
     mutated_fields: Counter[str] = field(default_factory=Counter)
     request_ids: list[tuple[int, str]] = field(default_factory=list)
@@ -178,7 +177,7 @@ class Window:
                       key=lambda p: (p.first_ns, p.diagnosis))
 
     def add(self, span: SpanRecord, process: str) -> None:
-        a = span.attributes
+        a = span
         self.errors += 1
         self.start_ns = min(self.start_ns, span.start_ns)
         self.end_ns = max(self.end_ns, span.end_ns)
@@ -205,9 +204,7 @@ class Window:
         if client is not None:
             client.errors += 1
             client.mutated.update(mutated)
-        self.endpoints[f"{a.get(A.HTTP_METHOD, '')} {a.get(A.TEMPLATE, '')}"] += 1
-        if A.OPERATION in a:
-            self.operations[str(a[A.OPERATION])] += 1
+        self.endpoints[f"{_text(a.get(A.HTTP_METHOD))} {_text(a.get(A.TEMPLATE))}"] += 1
         rid = a.get(A.REQUEST_ID)
         if rid and len(self.request_ids) < MAX_REQUEST_IDS:
             self.request_ids.append((span.start_ns, str(rid)))
@@ -235,7 +232,6 @@ class Window:
                 mine.mutated |= oc.mutated
         self.client_ids |= set(list(other.client_ids)[: max(0, MAX_COUNTED - len(self.client_ids))])
         self.endpoints.update(other.endpoints)
-        self.operations.update(other.operations)
         self.mutated_errors += other.mutated_errors
         self.mutated_fields.update(other.mutated_fields)
         self.request_ids = sorted(self.request_ids + other.request_ids)[:MAX_REQUEST_IDS]
@@ -400,7 +396,7 @@ class Analysis:
                 lane = self.processes[pid] = ProcessLane(pid, label, g.new_series(), g.new_series(), g.new_series())
         return lane
 
-    def _key(self, fp: str, a: dict[str, Any]) -> KeyLane:
+    def _key(self, fp: str) -> KeyLane:
         lane = self.keys.get(fp)
         if lane is None:
             if len(self.keys) >= MAX_KEYS:
@@ -410,7 +406,7 @@ class Analysis:
                 lane = self.keys[fp] = KeyLane(fp, "", self.grid.new_series())
         return lane
 
-    def _client(self, cid: str, a: dict[str, Any], process: str) -> ClientLane:
+    def _client(self, cid: str, span: SpanRecord, process: str) -> ClientLane:
         lane = self.clients.get(cid)
         if lane is None:
             if len(self.clients) >= MAX_CLIENT_LANES:
@@ -418,7 +414,7 @@ class Analysis:
                 lane = self.clients.get(cid)
             if lane is None:
                 g = self.grid
-                lane = self.clients[cid] = ClientLane(cid, _text(a.get(A.CLIENT_ORIGIN)) if cid != OTHER else "",
+                lane = self.clients[cid] = ClientLane(cid, _text(span.get(A.CLIENT_ORIGIN)) if cid != OTHER else "",
                                                       process if cid != OTHER else "", g.new_series(), g.new_series())
         return lane
 
@@ -439,15 +435,15 @@ class Analysis:
             self.end_ns = span.end_ns
         i = self.grid.index(start)
         fp = _text(get(A.KEY_FINGERPRINT))
-        key = self.keys.get(fp) or self._key(fp, a)
+        key = self.keys.get(fp) or self._key(fp)
         key.calls += 1
         if not key.hint:
-            key.hint = _text(get(A.KEY_HINT))
+            key.hint = _text(span.get(A.KEY_HINT))
         process = self.processes.get(span.process) or self._process(span)
         process.calls.add(i)
         process.total_calls += 1
         cid = _text(get(A.CLIENT_ID))
-        client = self.clients.get(cid) or self._client(cid, a, process.id)
+        client = self.clients.get(cid) or self._client(cid, span, process.id)
         mutated = get(A.CLIENT_MUTATED)
         if mutated:
             if not client.mutated or start < client.mutated_first_ns:
@@ -475,16 +471,16 @@ class Analysis:
         elif code != 404:  # 404: the server looked the object up, so the scope check passed
             return
         key.passed += 1
-        endpoint = (method, template)
+        endpoint = (_text(method), _text(template))
         series = self.passed.get((key.fingerprint, endpoint, process.id))
         if series is None:
             series = self.passed[(key.fingerprint, endpoint, process.id)] = self.grid.new_series()
             if endpoint not in self.endpoint_scopes:
-                self.endpoint_scopes[endpoint] = set(_texts(get(A.SCOPE_REQUIRED)))
+                self.endpoint_scopes[endpoint] = set(_texts(span.get(A.SCOPE_REQUIRED)))
         series.add(i)
 
     def _window(self, span: SpanRecord, fp: str, hint: str, process: str, i: int) -> None:
-        scopes = tuple(sorted(set(_texts(span.attributes.get(A.SCOPE_MISSING)))))
+        scopes = tuple(sorted(set(_texts(span.get(A.SCOPE_MISSING)))))
         wset = self._sets.get((fp, scopes))
         if wset is None:
             wset = self._sets[(fp, scopes)] = WindowSet()
