@@ -35,7 +35,7 @@ def _replay(fn: Callable, key: Callable[..., Any]) -> Callable:
 def _mutated() -> None:
     from otel_openai_scopes.clients import ClientInfo
 
-    ClientInfo.mutated_fields = _replay(ClientInfo.mutated_fields, lambda self, client: id(client))
+    ClientInfo.mutated_fields = _replay(ClientInfo.mutated_fields, lambda self, client, *sent: (id(client), sent))
 
 
 def _base_url_identity() -> None:
@@ -72,9 +72,9 @@ def _parse_error() -> None:
         msg = err.get("message") if isinstance(err, dict) else body
         return status, str(msg), secrets
 
-    if hasattr(recorder.Recorder, "_error_for"):  # (status, exc, sent, fingerprint) -> (ErrorInfo, Status)
-        def key_for(self, status, exc, sent, fingerprint):
-            return key(status, getattr(exc, "body", None), sent, fingerprint)
+    if hasattr(recorder.Recorder, "_error_for"):  # (status, exc, fingerprint, *secrets) -> (ErrorInfo, Status)
+        def key_for(self, status, exc, fingerprint, *secrets):
+            return key(status, getattr(exc, "body", None), fingerprint, *secrets)
 
         recorder.Recorder._error_for = _replay(recorder.Recorder._error_for, key_for)
     elif hasattr(recorder.Recorder, "_parse_error"):
@@ -116,7 +116,7 @@ def _start() -> None:
     from otel_openai_scopes.recorder import _CLIENT, CallState, Recorder
 
     dynamic = {"span", "start", "attempts", "attempt_log", "last_request", "last_response", "attempt_start",
-               "finished", "status_code", "client"}
+               "finished", "status_code", "client", "sent", "mutated"}
     route_slots = [s for s in CallState.__slots__ if s not in dynamic]
     real_start = Recorder.start
     cache: dict = {}
@@ -144,6 +144,13 @@ def _start() -> None:
     Recorder.start = start
 
 
+def _masking() -> None:
+    """Header values masked for pieces of the sent credential (redact.mask_value) replayed."""
+    from otel_openai_scopes import recorder
+
+    recorder.mask_value = _replay(recorder.mask_value, lambda value, *secrets, **kw: (value[:4], secrets))
+
+
 def _no_send_hook() -> None:
     from otel_openai_scopes.instrumentor import OpenAIScopesInstrumentor
 
@@ -164,6 +171,7 @@ ABLATIONS: dict[str, tuple[Callable[[], None], str]] = {
     "parse-error": (_parse_error, "error body -> ErrorInfo (Recorder._error_for / _parse_error / parse_error) replayed"),
     "diagnosis": (_diagnosis, "Diagnosis.observe_success/observe_scope_error replayed"),
     "start": (_start, "Recorder.start: URL split, endpoint match, attrs dict cached per (client, method, url)"),
+    "masking": (_masking, "redact.mask_value on header values (request id) replayed"),
     "no-send-hook": (_no_send_hook, "no _send_request hook (changes output: prices the per-attempt hook)"),
 }
 ABLATIONS["all-computation"] = (

@@ -21,8 +21,8 @@ from .clients import ClientInfo, ClientRegistry
 from .config import Settings
 from .diagnosis import Diagnosis
 from .endpoints import EndpointMatcher, sanitize_base_path
-from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache
-from .redact import mask_credentials, mask_value, safe_message
+from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache, credential_from_authorization
+from .redact import mask_credentials, mask_request_id, mask_value, safe_message
 from .safety import report_internal_error
 from .scope_errors import ErrorInfo, parse_error
 
@@ -97,6 +97,20 @@ class ClientState:
         self.attrs = attrs  # span attributes that never change for this client
 
 
+class SentCredential:
+    """What an attempt sent, described: the credential, the raw secret (for masking), organization and project
+    (for the diagnosis's key tuple), and the span attributes they give."""
+
+    __slots__ = ("attrs", "cred", "org", "project", "secret")
+
+    def __init__(self, cred: Credential, secret: str | None, org: str, project: str, attrs: dict[str, Any]) -> None:
+        self.cred = cred
+        self.secret = secret
+        self.org = org
+        self.project = project
+        self.attrs = attrs
+
+
 class EndpointHit:
     """One (client, method, URL) resolved: what a span and metric records of that call carry."""
 
@@ -105,6 +119,7 @@ class EndpointHit:
         "checked_for",
         "key",
         "known",
+        "metric_attrs",
         "metric_template",
         "name",
         "operation",
@@ -125,6 +140,9 @@ class EndpointHit:
         self.checked_for = ""  # the credential fingerprint the template was last checked against
         self.metric_template = ""  # the template on metrics (the overflow value past the cap)
         self.size = size  # approximate bytes held, for the cache's byte bound
+        #: Metric attribute dicts of this endpoint's outcomes (status, error type, fingerprint[, scope, label]):
+        #: the same few outcomes repeat call after call. Bounded (cleared when full).
+        self.metric_attrs: dict[tuple[Any, ...], dict[str, Any]] = {}
 
 
 def _error_type_name(exc: BaseException) -> str:
@@ -198,6 +216,7 @@ class Recorder:
         self._endpoints: dict[tuple[ClientState, str, str], EndpointHit] = {}
         self._endpoint_bytes = 0
         self._values: dict[tuple[Any, str | None], str] = {}
+        self._sent: dict[tuple[Any, ...], SentCredential] = {}
         self.error_parse_misses = 0
 
     # ---- is anything listening? ---------------------------------------------------------------
@@ -321,7 +340,10 @@ class Recorder:
 
     def start(self, client: Any, options: Any) -> CallState:
         info = self.registry.get(client) or self.registry.get_or_register(client)
-        client_state = self._client_state(info, client)
+        client_state = info.state
+        if client_state is None or client_state.owner is not self or \
+                client_state.base_url is not getattr(client, "base_url", None):
+            client_state = self._client_state(info, client)
         method = options.method.upper()
         url = options.url if isinstance(options.url, str) else str(options.url)
         endpoint = self._endpoint_for(client_state, method, url)
@@ -382,15 +404,16 @@ class Recorder:
         elapsed = time.perf_counter() - state.start
         if state.info.provider == A.PROVIDER_AZURE and state.last_request is not None:
             self._refine_endpoint(state, span)
-        cred, secret, org, project = self._credential(state)
-        attrs = self._credential_attributes(state, cred, secret, org, project)
+        sent = self._credential(state)
+        cred, secret = sent.cred, sent.secret
+        attrs = self._credential_attributes(state, sent)
         if response is None:
             response = getattr(exc, "response", None) if exc is not None else state.last_response
         status = self._response_attributes(attrs, response, secret)
         error_type, error_info, error_status = self._error(state, status, exc, secret, cred.fingerprint)
         if error_type:
             attrs[A.ERROR] = error_type
-        verdicts = self._diagnose(state, attrs, cred, org, project, status, exc, error_info)
+        verdicts = self._diagnose(state, attrs, sent, status, exc, error_info)
         self._check_template(state, span, cred.fingerprint, secret)
         span.set_attributes(attrs)
         if state.attempt_log is not None or state.attempts > 1:
@@ -404,44 +427,54 @@ class Recorder:
             span.set_status(error_status or Status(StatusCode.ERROR, error_type))
         self._record_metrics(state, cred, status, error_type, verdicts, elapsed)
 
-    def _credential(self, state: CallState) -> tuple[Credential, str | None, Any, Any]:
-        """(credential description, the raw credential for masking, organization, project) as sent."""
+    def _credential(self, state: CallState) -> SentCredential:
+        """The credential, organization and project the call's last attempt sent, described once per distinct
+        combination (the same few repeat call after call)."""
         sent = state.sent
         if sent is None and state.last_request is not None:
             sent = _pick_headers(state.last_request.headers, _REQUEST_HEADERS)
-        if sent is not None:
-            auth, api_key, org, project = sent
-            if auth:
-                return self.credentials.from_authorization(auth), self.credentials.secret_of(auth), org, project
-            cred = self.credentials.describe(api_key) if api_key else NO_CREDENTIAL  # Azure
-            return cred, api_key, org, project
-        key = getattr(state.client, "api_key", None)
-        raw = key if isinstance(key, str) else None
-        cred = self.credentials.describe(raw) if raw else NO_CREDENTIAL
-        return cred, raw, getattr(state.client, "organization", None), getattr(state.client, "project", None)
-
-    def _masked(self, value: Any, secret: str | None) -> str:
-        """A header value that repeats call after call (organization, project), masked once per credential."""
-        key = (value, secret)
-        hit = self._values.get(key)
+        if sent is None:  # no attempt was seen: the client's values
+            client = state.client
+            key = getattr(client, "api_key", None)
+            sent = [None, key if isinstance(key, str) else None, getattr(client, "organization", None),
+                    getattr(client, "project", None)]
+        cache_key = (sent[0], sent[1], sent[2], sent[3])
+        hit = self._sent.get(cache_key)
         if hit is None:
-            hit = mask_value(str(value), secret)
-            if len(self._values) >= MAX_CACHED_VALUES:
-                self._values.clear()
-            self._values[key] = hit
+            hit = self._describe_sent(*cache_key)
+            if len(self._sent) >= MAX_CACHED_VALUES:
+                self._sent.clear()
+            self._sent[cache_key] = hit
         return hit
 
-    def _credential_attributes(self, state: CallState, cred: Credential, secret: str | None, org: Any,
-                               project: Any) -> dict[str, Any]:
-        attrs: dict[str, Any] = {A.ATTEMPTS: state.attempts, A.KEY_KIND: cred.kind}
+    def _describe_sent(self, auth: str | None, api_key: str | None, org: Any, project: Any) -> SentCredential:
+        if auth:
+            cred, secret = self.credentials.from_authorization(auth), credential_from_authorization(auth)
+        else:  # Azure: an api-key header
+            cred, secret = (self.credentials.describe(api_key) if api_key else NO_CREDENTIAL), api_key
+        attrs: dict[str, Any] = {A.KEY_KIND: cred.kind}
         if cred.fingerprint:
             attrs[A.KEY_FINGERPRINT] = cred.fingerprint
             if self.settings.capture_key_hint:
                 attrs[A.KEY_HINT] = cred.hint
         if org:
-            attrs[A.ORGANIZATION] = self._masked(org, secret)
+            attrs[A.ORGANIZATION] = mask_value(str(org), secret) or "***"
         if project:
-            attrs[A.PROJECT] = self._masked(project, secret)
+            attrs[A.PROJECT] = mask_value(str(project), secret) or "***"
+        return SentCredential(cred, secret, str(org or ""), str(project or ""), attrs)
+
+    def _masked(self, value: Any, secret: str | None) -> str:
+        """A header value that repeats call after call (organization, project), masked once per credential
+        (callers look in ``_values`` first)."""
+        masked = mask_value(str(value), secret) or "***"
+        if len(self._values) >= MAX_CACHED_VALUES:
+            self._values.clear()
+        self._values[(value, secret)] = masked
+        return masked
+
+    def _credential_attributes(self, state: CallState, sent: SentCredential) -> dict[str, Any]:
+        attrs = dict(sent.attrs)
+        attrs[A.ATTEMPTS] = state.attempts
         mutated = state.mutated
         if mutated is None:  # no attempt was seen: judge the client as it is now
             mutated = state.mutated = state.info.mutated_fields(state.client)
@@ -462,11 +495,12 @@ class Recorder:
         if headers is not None:
             rid, rorg, rproj = _pick_headers(headers, _RESPONSE_HEADERS)
             if rid:
-                attrs[A.REQUEST_ID] = mask_value(rid, secret)
+                attrs[A.REQUEST_ID] = mask_request_id(rid, secret)
+            values = self._values
             if rorg:
-                attrs[A.RESPONSE_ORGANIZATION] = self._masked(rorg, secret)
+                attrs[A.RESPONSE_ORGANIZATION] = values.get((rorg, secret)) or self._masked(rorg, secret)
             if rproj:
-                attrs[A.RESPONSE_PROJECT] = self._masked(rproj, secret)
+                attrs[A.RESPONSE_PROJECT] = values.get((rproj, secret)) or self._masked(rproj, secret)
         return status
 
     def _error(self, state: CallState, status: int, exc: BaseException | None, secret: str | None,
@@ -485,12 +519,12 @@ class Recorder:
             return str(status), None, None
         return "", None, None
 
-    def _diagnose(self, state: CallState, attrs: dict[str, Any], cred: Credential, org: Any, project: Any,
+    def _diagnose(self, state: CallState, attrs: dict[str, Any], sent: SentCredential,
                   status: int, exc: BaseException | None, error_info: ErrorInfo | None) -> list[Any]:
         """Feed the outcome to the diagnosis; scope-error attributes onto ``attrs``; returns (scope, verdict)s."""
         endpoint = state.endpoint
         client_id = state.info.client_id
-        cred_tuple = (cred.fingerprint, org or "", project or "", state.host)
+        cred_tuple = (sent.cred.fingerprint, sent.org, sent.project, state.host)
         verdicts: list[Any] = []
         if error_info is not None and error_info.code:
             attrs[A.ERROR_CODE] = error_info.code
@@ -547,7 +581,7 @@ class Recorder:
             if st:
                 ev[A.HTTP_STATUS] = st
             if rid:
-                ev[A.REQUEST_ID] = mask_value(str(rid), secret)
+                ev[A.REQUEST_ID] = mask_request_id(str(rid), secret)
             if err and not st:
                 ev[A.ERROR] = err
             span.add_event(A.EVENT_ATTEMPT, ev, timestamp=ts)
@@ -555,25 +589,41 @@ class Recorder:
     def _record_metrics(self, state: CallState, cred: Credential, status: int, error_type: str,
                         verdicts: list[Any], elapsed: float) -> None:
         endpoint = state.endpoint
-        mattrs: dict[str, Any] = {
-            A.HTTP_METHOD: state.method,
-            A.TEMPLATE: endpoint.metric_template or A.TEMPLATE_OVERFLOW,
-            A.HOST: state.host,
-            A.KEY_FINGERPRINT: self._metric_fingerprint(cred.fingerprint) if cred.fingerprint else "none",
-        }
-        if status:
-            mattrs[A.HTTP_STATUS] = status
-        if error_type:
-            mattrs[A.ERROR] = error_type
-        if endpoint.operation:
-            mattrs[A.OPERATION] = endpoint.operation
+        fp = cred.fingerprint
+        cache = endpoint.metric_attrs
+        key: tuple[Any, ...] = (status, error_type, fp)
+        mattrs = cache.get(key)
+        if mattrs is None:
+            mattrs = {
+                A.HTTP_METHOD: state.method,
+                A.TEMPLATE: endpoint.metric_template or A.TEMPLATE_OVERFLOW,
+                A.HOST: state.host,
+                A.KEY_FINGERPRINT: self._metric_fingerprint(fp) if fp else "none",
+            }
+            if status:
+                mattrs[A.HTTP_STATUS] = status
+            if error_type:
+                mattrs[A.ERROR] = error_type
+            if endpoint.operation:
+                mattrs[A.OPERATION] = endpoint.operation
+            if len(cache) >= self.MAX_METRIC_ATTRS_PER_ENDPOINT:
+                cache.clear()
+            cache[key] = mattrs
         self.requests.add(1, mattrs)
         self.duration.record(elapsed, mattrs)
         for scope, verdict in verdicts:
-            sattrs = dict(mattrs)
-            sattrs[A.SCOPE] = scope
-            sattrs[A.DIAGNOSIS] = verdict.label
+            skey = (status, error_type, fp, scope, verdict.label)
+            sattrs = cache.get(skey)
+            if sattrs is None:
+                sattrs = dict(mattrs)
+                sattrs[A.SCOPE] = scope
+                sattrs[A.DIAGNOSIS] = verdict.label
+                if len(cache) >= self.MAX_METRIC_ATTRS_PER_ENDPOINT:
+                    cache.clear()
+                cache[skey] = sattrs
             self.scope_errors.add(1, sattrs)
+
+    MAX_METRIC_ATTRS_PER_ENDPOINT = 32
 
     def _metric_fingerprint(self, fp: str) -> str:
         keys = self._metric_keys

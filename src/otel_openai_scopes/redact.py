@@ -37,7 +37,9 @@ _PATTERNS = re.compile(
 _KEY_PROVIDED = re.compile(r"(?i)api[ _-]?key(?: provided)?\s*[:=]\s*(\S+)")
 # Values no generic pattern can match (short word-only values, ``req_<hex>`` request ids): the patterns are
 # skipped for them, which is most of the cost of masking a header value.
-_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_]{0,31}|req_[0-9A-Fa-f]{1,40}")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_]{0,31}|req_[0-9A-Fa-f]{1,43}")
+_REQUEST_ID = re.compile(r"req_[0-9A-Fa-f]{1,43}")
+_REQUEST_ID_CHARS = frozenset("req_0123456789abcdefABCDEF")
 
 Span = tuple[int, int]
 
@@ -46,11 +48,13 @@ class Windows:
     """A credential's secret 8-character windows, and all its 4-character windows (a cheap pre-check: a run
     of 8 shared characters always contains a shared 4-character window at a multiple of 4)."""
 
-    __slots__ = ("eight", "four")
+    __slots__ = ("eight", "four", "request_id_windows")
 
     def __init__(self, secret: str) -> None:
         self.eight = secret_windows(secret)
         self.four = frozenset(secret[i:i + 4] for i in range(len(secret) - 3)) if self.eight else frozenset()
+        #: The windows a ``req_<hex>`` request id could share (made of its characters only; usually none).
+        self.request_id_windows = tuple(sorted(w for w in self.eight if set(w) <= _REQUEST_ID_CHARS))
 
     def __len__(self) -> int:
         return len(self.eight) + len(self.four)
@@ -58,7 +62,10 @@ class Windows:
     def shares_with(self, text: str) -> bool:
         """Whether ``text`` may share a run of 8 characters with the credential (never a false no)."""
         four = self.four
-        return any(text[i:i + 4] in four for i in range(0, len(text) - 3, 4))
+        for i in range(0, len(text) - 3, 4):  # noqa: SIM110 - a plain loop: any() over a generator costs more
+            if text[i:i + 4] in four:
+                return True
+        return False
 
 
 class _WindowCache:
@@ -180,6 +187,19 @@ def mask_value(value: str, *secrets: str | None, limit: int = 128) -> str:
     if len(value) >= 3:
         value = mask_credentials(value, *secrets)
     return value[:limit]
+
+
+def mask_request_id(value: str, secret: str | None) -> str:
+    """:func:`mask_value` for a request id; OpenAI's ``req_<hex>`` shape is checked in one step (it runs on
+    every call)."""
+    if _REQUEST_ID.fullmatch(value) is not None:
+        if not secret or len(secret) < WINDOW:
+            return value
+        for window in windows_for(secret).request_id_windows:  # a substring search each, in C
+            if window in value:
+                return mask_value(value, secret)
+        return value
+    return mask_value(value, secret)
 
 
 def safe_message(text: object, *secrets: str | None, limit: int = MAX_MESSAGE_CHARS) -> str:
