@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import stack  # noqa: E402  (tests/stack.py, the harness of issue 8)
+import stack
 
 HERE = Path(__file__).resolve()
 RULES = stack.CONFIG_DIR / "alerts" / "prometheus-rules.yaml"
@@ -81,7 +83,7 @@ class App:
     """An application process started with a plan; ``stop()`` asks it to finish (stop file), waits for
     its final export and returns its summary."""
 
-    def __init__(self, plan: Plan, env: Optional[Mapping[str, str]] = None) -> None:
+    def __init__(self, plan: Plan, env: Mapping[str, str] | None = None) -> None:
         self.plan = plan
         work = Path(plan.workdir)
         work.mkdir(parents=True, exist_ok=True)
@@ -112,7 +114,7 @@ class App:
         except subprocess.TimeoutExpired:
             self.popen.kill()
             self.popen.wait(5)
-            raise AssertionError(f"app {self.plan.instance} did not finish:\n{self.log()[-3000:]}")
+            raise AssertionError(f"app {self.plan.instance} did not finish:\n{self.log()[-3000:]}") from None
         assert self.popen.returncode == 0, f"app {self.plan.instance} failed:\n{self.log()[-3000:]}"
         return AppSummary(**json.loads(self.summary_path.read_text()))
 
@@ -197,7 +199,8 @@ def _run_app(plan_path: str) -> None:
     inst = OpenAIScopesInstrumentor()
     inst.instrument(tracer_provider=tp, meter_provider=mp)
     tracer = tp.get_tracer("fleet-app")
-    clients = {name: openai.OpenAI(api_key=key, base_url=plan.base_url, max_retries=0) for name, key in plan.keys.items()}
+    clients = {name: openai.OpenAI(api_key=key, base_url=plan.base_url, max_retries=0)
+               for name, key in plan.keys.items()}
 
     def call(c: Call) -> None:
         client = clients[c.key]
@@ -248,7 +251,8 @@ class DurableJaeger:
     bins: stack.Binaries
     workdir: Path
     ports: dict[str, int] = field(default_factory=dict)
-    current: Optional[stack.Jaeger] = None
+    current: stack.Jaeger | None = None
+    held: list[socket.socket] = field(default_factory=list)
 
     OVERLAY = {
         "extensions": {
@@ -263,6 +267,7 @@ class DurableJaeger:
     def start(self, timeout: float = 60.0) -> stack.Jaeger:
         assert self.bins.jaeger is not None
         self.workdir.mkdir(parents=True, exist_ok=True)
+        release(self.held)
         if not self.ports:
             self.ports = {n: stack.free_port() for n in ("grpc", "http", "qhttp", "qgrpc", "health")}
         p = self.ports
@@ -282,9 +287,26 @@ class DurableJaeger:
     def otlp_grpc(self) -> str:
         return f"127.0.0.1:{self.ports['grpc']}"
 
-    def stop(self) -> None:
+    def stop(self, hold_ports: bool = False) -> None:
+        """Stop Jaeger; with ``hold_ports`` its ports stay reserved (bound, not listening: connections are
+        refused, as from a stopped server) so nothing else on the machine takes them before ``start()``."""
         if self.current is not None:
             self.current.stop()
+        if hold_ports:
+            self.held = [hold(p) for p in self.ports.values()]
+
+
+def hold(port: int = 0) -> socket.socket:
+    """A loopback port reserved by a bound socket that does not listen (connecting is refused)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped server's TIME_WAIT connections
+    s.bind(("127.0.0.1", port))
+    return s
+
+
+def release(socks: list[socket.socket]) -> None:
+    while socks:
+        socks.pop().close()
 
 
 @dataclass
@@ -296,7 +318,7 @@ class Sink(stack._Managed):
     path: Path
 
     @classmethod
-    def start(cls, bins: stack.Binaries, workdir: Path, name: str = "sink", port: int = 0) -> "Sink":
+    def start(cls, bins: stack.Binaries, workdir: Path, name: str = "sink", port: int = 0) -> Sink:
         assert bins.otelcol is not None
         workdir.mkdir(parents=True, exist_ok=True)
         port = port or stack.free_port()

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 import fleet_helpers as fh
+import pytest
 import stack
 from conftest import make_key
+
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
 
 OUTAGE_SECONDS = 20
@@ -63,7 +63,7 @@ def test_jaeger_down_for_20s_mid_run_loses_nothing(tmp_path, fake_keys):
         stack.wait_until(lambda: jaeger.current.find_spans("billing", {"openai.scope_error": "true"}), timeout=30,
                          what="first scope-error spans in Jaeger")
         accepted_before = col.own_metric("otelcol_receiver_accepted_spans")
-        jaeger.stop()
+        jaeger.stop(hold_ports=True)
         time.sleep(OUTAGE_SECONDS / 2)
         # The outage is felt: the main exporter holds spans it cannot deliver.
         backlog = _exporter_metric(col, "otelcol_exporter_queue_size", "otlp_grpc/main") \
@@ -79,14 +79,16 @@ def test_jaeger_down_for_20s_mid_run_loses_nothing(tmp_path, fake_keys):
 
         def arrived() -> tuple[set[str], set[str]]:
             spans = jaeger.current.find_spans("billing")
-            return {s.span_id for s in spans}, {s.span_id for s in spans if s.tags.get("openai.scope_error", ("", False))[1] is True}
+            errors = {s.span_id for s in spans if s.tags.get("openai.scope_error", ("", False))[1] is True}
+            return {s.span_id for s in spans}, errors
 
         want_errors = set(summary.scope_error_spans)
         stack.wait_until(lambda: want_errors <= arrived()[1], timeout=90, what="every scope-error span in Jaeger")
         stack.wait_until(lambda: len(arrived()[0]) >= summary.exported_spans, timeout=30, what="every span in Jaeger")
         all_ids, error_ids = arrived()
         recovery = time.monotonic() - restarted
-        print(f"jaeger outage {OUTAGE_SECONDS}s (everything in Jaeger {recovery:.0f}s after its restart): accepted {summary.exported_spans} spans "
+        print(f"jaeger outage {OUTAGE_SECONDS}s (everything in Jaeger {recovery:.0f}s after its restart): "
+              f"accepted {summary.exported_spans} spans "
               f"({len(want_errors)} scope errors, {accepted_during:.0f} during the outage); in Jaeger "
               f"{len(all_ids)} spans, {len(error_ids & want_errors)} scope errors; lost {len(want_errors - error_ids)}")
         assert want_errors <= error_ids and len(all_ids) == summary.exported_spans
@@ -95,6 +97,7 @@ def test_jaeger_down_for_20s_mid_run_loses_nothing(tmp_path, fake_keys):
             app.kill()
         col.stop()
         jaeger.stop()
+        fh.release(jaeger.held)
 
 
 def _restart_run(tmp_path, fake_keys, persistent: bool) -> tuple[set[str], set[str], float]:
@@ -103,7 +106,8 @@ def _restart_run(tmp_path, fake_keys, persistent: bool) -> tuple[set[str], set[s
     bins = stack.require_binaries()
     fake, keys = fake_keys
     main = fh.Sink.start(bins, tmp_path / "main-sink", name="main")
-    anomaly_port = stack.free_port()
+    reserved = fh.hold()  # the anomaly sink's port: refuses connections until the sink starts on it
+    anomaly_port = reserved.getsockname()[1]
     extra = None if persistent else {"exporters": {ANOMALY_EXPORTER: {"sending_queue": {"storage": None}}}}
     col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "otlp.yaml"], extra=extra, env={
         "MAIN_OTLP_ENDPOINT": main.otlp_grpc, "ANOMALY_OTLP_ENDPOINT": f"127.0.0.1:{anomaly_port}",
@@ -118,6 +122,7 @@ def _restart_run(tmp_path, fake_keys, persistent: bool) -> tuple[set[str], set[s
         queued = _exporter_metric(col, "otelcol_exporter_queue_size", ANOMALY_EXPORTER)
         col.restart(kill=True)  # a crash, then the orchestrator starts it again
         time.sleep(2)
+        reserved.close()
         sink = fh.Sink.start(bins, tmp_path / "anomaly-sink", name="anomalies", port=anomaly_port)
         time.sleep(1)
         summary = app.stop()
@@ -137,6 +142,7 @@ def _restart_run(tmp_path, fake_keys, persistent: bool) -> tuple[set[str], set[s
         assert all(s["attributes"].get("openai.scope_error") is True for s in sink.spans()), "not only scope errors"
         return want, got, queued
     finally:
+        reserved.close()
         if app is not None:
             app.kill()
         col.stop()

@@ -17,6 +17,7 @@ from collections import defaultdict
 import fleet_helpers as fh
 import stack
 from conftest import make_key
+
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
 
 SAMPLING_PERCENT = 25

@@ -10,11 +10,10 @@ for a second key that is restricted on that endpoint everywhere (while it works 
 
 from __future__ import annotations
 
-import pytest
-
 import fleet_helpers as fh
 import stack
 from conftest import make_key
+
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import fingerprint
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
@@ -51,7 +50,7 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
                 apps.append(a)
                 return a
 
-            app1, app2 = app("app-1"), app("app-2")
+            app("app-1"), app("app-2")
             ok = (f'openai_client_requests_total{{openai_api_key_fingerprint="{fp_shared}",'
                   f'url_template="{RUNS_TEMPLATE}",error_type=""}}')
             stack.wait_until(lambda: {r["metric"]["instance"] for r in prom.query(ok)} == {"app-1", "app-2"},
@@ -65,7 +64,7 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
             stack.wait_until(lambda: prom.value(
                 f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_shared}",instance="app-1"}}') > 0,
                 timeout=30, what="app-1 failing")
-            app3 = app("app-3")  # starts in the middle of the flap
+            app("app-3")  # starts in the middle of the flap
             stack.wait_until(lambda: prom.value(
                 f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_shared}",instance="app-3",'
                 f'openai_scope_error_diagnosis="never_granted"}}') > 0, timeout=30, what="app-3 never_granted")
