@@ -950,12 +950,15 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
          (c.mutated_first_ns, f"mutated at {iso(c.mutated_first_ns)}: {', '.join(sorted(c.mutated))}")
          if c.mutated else None)
         for c in clients], "client-lane", y)
+    label_end = -1e9  # labels of windows starting close together go side by side, not on top of each other
     for i, w in enumerate(analysis.windows, 1):
         xa, xb = x_of(w.start_ns), max(x_of(w.end_ns), x_of(w.start_ns) + 2)
+        label_x = max(xa + 2, label_end + 3)
+        label_end = label_x + 7 * len(f"W{i}")
         bands.append(f'<rect class="window" x="{xa:.1f}" y="30" width="{xb - xa:.1f}" height="{y - 30:.1f}" '
                      f'fill="{VERDICT_COLOUR[w.diagnosis]}" fill-opacity="0.08"><title>Window {i}: {w.diagnosis}, '
                      f'{w.errors} errors</title></rect>'
-                     f'<text x="{xa + 2:.1f}" y="28" class="wlabel">W{i}</text>')
+                     f'<text x="{label_x:.1f}" y="28" class="wlabel">W{i}</text>')
     # the time axis: ticks with UTC clock and relative time, top and bottom
     step = tick_step_ns(span_ns)
     first_tick = -(-t0 // step) * step
