@@ -363,6 +363,20 @@ def otlp_json_spans(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def require_promtool() -> str:
+    """promtool (Debian's prometheus package), or skip locally / fail under CI=true."""
+    import shutil
+
+    import pytest
+
+    path = shutil.which("promtool") or ("/usr/bin/promtool" if os.access("/usr/bin/promtool", os.X_OK) else None)
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail("promtool missing, but CI is set: .ci/run must install it (apt-get install -y prometheus)")
+    pytest.skip("promtool missing: apt-get install -y prometheus")
+
+
 def fast_rules(workdir: Path, for_seconds: int = 3) -> Path:
     """The shipped rules with ``interval: 1s`` and every ``for:`` shortened; expressions untouched."""
     doc = yaml.safe_load(RULES.read_text())
