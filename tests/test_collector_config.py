@@ -441,6 +441,7 @@ def test_rules_cover_the_required_alerts():
     fp, scope, diag = (h.prom_label_name(a) for a in (contract.KEY_FINGERPRINT, contract.SCOPE, contract.DIAGNOSIS))
     spike = rules["OpenAIScopeErrorSpike"]
     assert {fp, scope} <= h.promql_names(spike["expr"])[1]
+    assert "unless openai_client_scope_errors_total offset 5m" in spike["expr"], "a burst in a new series' first export"
     mutated = rules["OpenAIScopeErrorClientMutated"]
     assert f'{diag}="{contract.DIAGNOSIS_CLIENT_MUTATED}"' in mutated["expr"]
     assert "for" not in mutated, "client_mutated must fire on first sight"
@@ -502,7 +503,10 @@ def test_promtool_test_rules():
      "and\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m"),
     (") >= 3\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: \"Scope {{ $labels.openai_scope }} failing in",
      ") >= 4\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: \"Scope {{ $labels.openai_scope }} failing in"),
-], ids=["spike-floor", "new-series-branch", "widespread-threshold"])
+    # the spike's new-series term: a burst in the first export of a new series would go unseen
+    ("((openai_client_scope_errors_total unless openai_client_scope_errors_total offset 5m) or increase(openai_client_scope_errors_total[5m])) >= 5",
+     "(increase(openai_client_scope_errors_total[5m])) >= 5"),
+], ids=["spike-floor", "new-series-branch", "widespread-threshold", "spike-new-series"])
 def test_promtool_tests_catch_broken_rules(tmp_path, old, new):
     promtool = require_tool("promtool")
     rules = (h.ALERTS_DIR / "prometheus-rules.yaml").read_text()
@@ -605,10 +609,15 @@ def test_redaction_keeps_every_contract_attribute_and_masks_raw_keys(name):
     assert SECRETS[3] not in out["exception.message"] and "****" in out["exception.message"]
     assert SECRETS[5].split()[1] not in out["llm.prompt"]
     # Header attributes are deleted outright by transform/scrub before redaction runs.
-    header_patterns = {lit for cid, st in h.ottl_statements(cfg) if cid == "transform/scrub"
+    delete_patterns = {lit for cid, st in h.ottl_statements(cfg) if cid == "transform/scrub"
                        and st.startswith("delete_matching_keys")
                        for lit in h.ottl_string_literals(h.confmap_unescape(st))}
-    assert len(header_patterns) == 1
+    header_patterns = {p for p in delete_patterns if "header" in p}
+    assert len(header_patterns) == 1 and len(delete_patterns) == 2
+    # ... and attributes NAMED after a key (the redaction processor checks values only)
+    (name_re,) = (re.compile(p) for p in delete_patterns - header_patterns)
+    assert all(name_re.search(f"app.by_key.{s}") for s in SECRETS if s.startswith("sk-"))
+    assert not any(name_re.search(a) for a in h.ALLOWED_ATTRIBUTES | h.CONTRACT_ATTRIBUTES)
     header_re = re.compile(header_patterns.pop())
     for header in ("http.request.header.authorization", "http.request.header.Authorization",
                    "http.request.header.api-key", "http.request.header.x-api-key", "http.response.header.set-cookie"):

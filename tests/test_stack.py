@@ -310,6 +310,42 @@ def test_never_granted_alert_fires_for_the_restricted_key(scenario):
     assert {a["labels"]["openai_api_key_fingerprint"] for a in hits} == {restricted_fp}
 
 
+def test_spike_fires_for_a_burst_in_the_first_export_of_a_new_series(real_stack, scenario):
+    """The demo's case: a short process whose whole burst reaches Prometheus in one export. increase() sees a
+    flat series; the rule's new-series term (`X unless X offset 5m`) counts it (measured: without it the
+    demo's flap never raised the spike)."""
+    col, prom = real_stack.collector, real_stack.prometheus
+    service, key = "stack-burst-app", make_key()
+    resource = Resource.create({"service.name": service, "service.instance.id": "burst-1"})
+    tracer_provider = TracerProvider(resource=resource)
+    reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=col.otlp_grpc, insecure=True),
+                                           export_interval_millis=600_000)  # one export: the flush at close
+    meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+    instrumentor = OpenAIScopesInstrumentor()
+    instrumentor.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        with FakeOpenAI() as fake:
+            fake.grant(key)
+            client = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+            client.beta.threads.runs.list(THREAD)
+            fake.lose_scope(key, READ, duration=600)
+            for _ in range(6):
+                with pytest.raises(openai.AuthenticationError):
+                    client.beta.threads.runs.list(THREAD)
+    finally:
+        instrumentor.uninstrument()
+        meter_provider.shutdown()
+        tracer_provider.shutdown()
+    query = f'sum(openai_client_scope_errors_total{{job="{service}"}})'
+    stack.wait_until(lambda: prom.value(query) == 6, timeout=30, what="the burst in Prometheus")
+    assert prom.value(f'sum(increase(openai_client_scope_errors_total{{job="{service}"}}[5m]))') == 0, \
+        "the burst must arrive in the series' first sample (else this does not test the new-series term)"
+    (fp,) = {s["openai_api_key_fingerprint"] for s in prom.series(f'openai_client_scope_errors_total{{job="{service}"}}')}
+    alerts = _wait_firing(prom, SPIKE, 40, openai_api_key_fingerprint=fp, openai_scope=READ)
+    assert any(a["labels"]["alertname"] == SPIKE and a["state"] == "firing"
+               and a["labels"]["openai_api_key_fingerprint"] == fp for a in alerts), alerts
+
+
 def _fingerprint_of(sc: Scenario, diagnosis: str) -> str:
     (fp,) = {s.attributes[A.KEY_FINGERPRINT] for s in sc.exported if s.attributes.get(A.DIAGNOSIS) == diagnosis}
     return str(fp)
@@ -464,20 +500,37 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
                 span.set_status(Status(StatusCode.ERROR, f"401 for {key} (Authorization: Bearer {bearer})"))
                 with pytest.raises(openai.AuthenticationError):
                     client.beta.threads.runs.list(THREAD)
+            # a scope-error span (so debug/anomalies prints it at `detailed`) with the key where the redaction
+            # processor does not look: span name, event name, attribute names, and the fingerprint attribute
+            # (exempt from redaction, and a metric label through signal_to_metrics)
+            with tracer.start_as_current_span(f"hostile-scope-error {key} Bearer {bearer}") as span:
+                span.set_attribute(A.SCOPE_ERROR, True)
+                span.set_attribute(A.SCOPE_MISSING, [READ])
+                span.set_attribute(A.KEY_FINGERPRINT, key)
+                span.set_attribute(f"app.by_key.{key}", "x")
+                span.add_event(f"retry {key}", {f"app.{key}": "x"})
+            counter = app.meter_provider.get_meter("hostile").create_counter("app.hostile", description=f"for {key}")
+            counter.add(1, {A.KEY_FINGERPRINT: key, f"app.{key}": "x"})
         finally:
             app.close()
     exported = list(app.spans.get_finished_spans())
-    assert len(exported) == 2
+    assert len(exported) == 3
     # positive control: the app really exported the secrets
     sent = json.dumps([s.to_json() for s in exported]) + json.dumps(dict(exported[0].resource.attributes))
     assert key in sent and bearer in sent
 
-    stack.wait_until(lambda: len(jaeger.find_spans(service)) == 2, timeout=30, what="hostile spans in Jaeger")
+    stack.wait_until(lambda: len(jaeger.find_spans(service)) == 3, timeout=30, what="hostile spans in Jaeger")
+    stack.wait_until(lambda: prom.series(f'app_hostile_total{{job="{service}"}}'), timeout=30, what="hostile metric")
+    stack.wait_until(lambda: "hostile-scope-error" in col.log(), timeout=30, what="the anomaly printout")
     traces = jaeger.traces(service)
     blobs = [jaeger.raw(jaeger.search_path(service)), jaeger.raw("/api/services"),
              jaeger.raw(f"/api/services/{service}/operations")]
     blobs += [jaeger.raw(f"/api/traces/{t['traceID']}") for t in traces]
     blobs.append(json.dumps(prom.series(f'{{job="{service}"}}')).encode())
+    blobs += [jaeger.raw(f"/api/v3/traces/{t['traceID']}") for t in traces]  # OTLP JSON: every field kept
+    blobs += [json.dumps(prom.api(f"label/{name}/values")).encode() for name in prom.api("labels")]
+    blobs += [json.dumps(prom.api("metadata")).encode(), stack.http_get(f"http://{col.prometheus_exporter}/metrics")]
+    blobs.append(col.log().encode())  # debug/anomalies at `detailed` verbosity prints the whole span
     everything = b"\n".join(blobs).decode()
     instrumented = next(s for s in exported if s.attributes.get(A.SCOPE_ERROR))
     key_hint = instrumented.attributes[A.KEY_HINT]
@@ -493,7 +546,11 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     assert "http.request.header.authorization" not in hostile.tags, "deleted by transform/scrub"
     assert hostile.tags["openai.api_key"] == ("string", "****") and hostile.tags["authorization"] == ("string", "****")
     assert "sk-****" in hostile.tags["otel.status_description"][1]
-    assert [e["event"][1] for e in hostile.events] == ["retry", "exception"]
+    assert sorted(e["event"][1] for e in hostile.events) == ["exception", "retry"]  # Jaeger's order varies
+    (scope_error,) = [s for s in spans.values() if s.operation.startswith("hostile-scope-error")]
+    assert scope_error.operation == "hostile-scope-error sk-**** Bearer ****"
+    assert scope_error.tags[A.KEY_FINGERPRINT] == ("string", "****"), "not a fingerprint: replaced"
+    assert not any(k.startswith("app.by_key.") for k in scope_error.tags), "an attribute named after a key: deleted"
 
 
 # ---------------------------------------------------------------------------------------------------
