@@ -27,8 +27,10 @@ ALERT = "OpenAIScopeErrorPlatformSide"
 # (collector-config/alerts/prometheus-rules.test.yaml) must notice every one.
 FLEET_RULE_MUTATIONS = {
     "success-means-no-error-type": ('{error_type=""}', "{}"),
-    "same-endpoint-join": ("and on (openai_api_key_fingerprint, server_address, url_template)",
+    "same-endpoint-join": ("and on (openai_api_key_fingerprint, server_address, http_request_method, url_template)",
                            "and on (openai_api_key_fingerprint, server_address)"),
+    "same-method-join": ("and on (openai_api_key_fingerprint, server_address, http_request_method, url_template)",
+                         "and on (openai_api_key_fingerprint, server_address, url_template)"),
     "client-mutated-excluded": ('!~"_other|none",openai_scope_error_diagnosis!="client_mutated"}[10m]',
                                 '!~"_other|none"}[10m]'),
     "overflow-fingerprint-excluded": ('!~"_other|none",openai_scope_error_diagnosis!="client_mutated"}[10m]',
