@@ -226,7 +226,6 @@ def process_label(resource: dict[str, Any], source: str) -> str:
 # ---- reading with accounting ----------------------------------------------------------------------------
 MAX_LINE_BYTES = 64 * 1024 * 1024  # a Collector export request is a few MB; longer lines are skipped, counted
 SNIFF_BYTES = 64 * 1024
-RELEASE_BYTES = 32 * 1024 * 1024  # read pages of a mapped file handed back every 32 MiB (bounded RSS)
 
 NOT_JSON = "not JSON"
 NOT_OTLP = "JSON but not OTLP (no resourceSpans/resourceMetrics/resourceLogs)"
@@ -302,45 +301,6 @@ def _open(path: Path, stats: FileStats) -> tuple[IO[bytes], bytes]:
     return raw, head
 
 
-def _mapped_lines(stream: IO[bytes], stats: FileStats) -> Iterator[tuple[Union[bytes, memoryview], bool]]:
-    """Lines of a plain file as views into a read-only memory map: no copy of the (megabyte) lines."""
-    import mmap
-
-    try:
-        mapped = mmap.mmap(stream.fileno(), 0, access=mmap.ACCESS_READ)
-    except (OSError, ValueError):  # empty, a pipe, a special file: read it the ordinary way
-        yield from _lines(stream, stats)
-        return
-    view = memoryview(mapped)
-    advise = getattr(mapped, "madvise", None)
-    if advise is not None and hasattr(mmap, "MADV_SEQUENTIAL"):
-        advise(mmap.MADV_SEQUENTIAL)
-    dropped = 0  # pages before this offset were handed back: the map never holds more than a window in memory
-    try:
-        pos, size = 0, len(mapped)
-        while pos < size:
-            if advise is not None and pos - dropped >= RELEASE_BYTES and hasattr(mmap, "MADV_DONTNEED"):
-                upto = pos - pos % mmap.PAGESIZE
-                advise(mmap.MADV_DONTNEED, dropped, upto - dropped)
-                dropped = upto
-            end = mapped.find(b"\n", pos)
-            complete = end >= 0
-            if not complete:
-                end = size
-            if end - pos > MAX_LINE_BYTES:
-                stats.lines += 1
-                stats.add_unreadable(TOO_LONG)
-            else:
-                yield view[pos:end], complete
-            pos = end + 1
-    finally:
-        try:
-            view.release()
-            mapped.close()
-        except BufferError:  # a caller still holds a line: the map closes when that is freed
-            pass
-
-
 def _lines(stream: IO[bytes], stats: FileStats) -> Iterator[tuple[Union[bytes, memoryview], bool]]:
     """(line, complete) pairs; lines over MAX_LINE_BYTES are drained and counted, never held."""
     while True:
@@ -390,8 +350,9 @@ class SpanReader:
         source = str(path)
         resources: dict[bytes, tuple[dict[str, Any], str]] = {}
         with stream:
-            lines = _lines(stream, stats) if stats.compression else _mapped_lines(stream, stats)
-            for line, complete in lines:
+            # Plain reads, not a memory map: a file truncated while it is read (copytruncate rotation) would
+            # kill a mapped reader with SIGBUS; here it only ends the read early.
+            for line, complete in _lines(stream, stats):
                 if len(line) < 64 and not bytes(line).strip():
                     continue
                 stats.lines += 1
