@@ -128,6 +128,11 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _endpoint(text: str) -> tuple[str, str]:
+    method, _, template = text.partition(" ")
+    return method, template
+
+
 def _texts(value: Any) -> tuple[str, ...]:
     """A string-array attribute as a tuple of strings (a lone string counts as one)."""
     if not value:
@@ -503,17 +508,20 @@ class Analysis:
         self.windows = sorted((w for s in self._sets.values() for w in s.windows),
                               key=lambda w: (w.start_ns, w.fingerprint, w.scopes))
         g = self.grid
+        by_key: dict[str, list[tuple[tuple[str, str], str, Series]]] = {}
+        for (fp, endpoint, proc), series in self.passed.items():
+            by_key.setdefault(fp, []).append((endpoint, proc, series))
         for w in self.windows:
             lo, hi = g.bucket(w.start_ns), g.bucket(w.end_ns)
             failing = w.processes
-            endpoints = {tuple(e.split(" ", 1)) for e in w.endpoints}
+            endpoints = {_endpoint(e) for e in w.endpoints}
             wanted = set(w.scopes)
             if wanted:
                 endpoints |= {e for e, scopes in self.endpoint_scopes.items() if scopes & wanted}
             succeeding: set[str] = set()
             total = other = 0
-            for (fp, endpoint, proc), series in self.passed.items():
-                if fp != w.fingerprint or endpoint not in endpoints:
+            for endpoint, proc, series in by_key.get(w.fingerprint, ()):
+                if endpoint not in endpoints:
                     continue
                 n = series.total(lo, hi)
                 if n:
