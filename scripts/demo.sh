@@ -31,10 +31,11 @@ OTEL_EXPORTER_OTLP_ENDPOINT=http://$OTLP_GRPC_ENDPOINT OTEL_EXPORTER_OTLP_PROTOC
   .venv/bin/otel-openai-scopes demo "$@"
 TAGS=%7B%22openai.scope_error%22%3A%22true%22%7D   # {"openai.scope_error":"true"}
 echo
-echo "Jaeger search (service $SERVICE, tag openai.scope_error=true):"
-echo "  $JAEGER_URL/search?service=$SERVICE&tags=$TAGS"
-echo "  API: $JAEGER_URL/api/traces?service=$SERVICE&tags=$TAGS&limit=1000"
-echo "Prometheus alerts (rule groups evaluate every 1m: client-mutated appears within about a minute, the spike after its 2m 'for'):"
+echo "Jaeger search (service $SERVICE, tag openai.scope_error=true), the query API the UI uses:"
+echo "  $JAEGER_URL/api/traces?service=$SERVICE&tags=$TAGS&limit=1000"
+echo "  UI: $JAEGER_URL/search?service=$SERVICE&tags=$TAGS (a Jaeger built from source, as here, shows a placeholder page)"
+echo "Prometheus alerts (rule groups evaluate every 1m: client-mutated and platform-side within about a minute,"
+echo "the spike after its 2m 'for', for about 3 minutes; queries: collector-config/alerts/RUNBOOK.md):"
 echo "  $PROMETHEUS_URL/alerts"
 echo "  API: $PROMETHEUS_URL/api/v1/alerts"
 echo "Stop the stack: bash scripts/stack.sh down"

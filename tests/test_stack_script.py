@@ -96,13 +96,19 @@ def test_demo_through_the_stack_prints_urls_that_find_its_scope_errors(state, tm
                           env=state, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
     search = re.search(r"(http://127\.0\.0\.1:\d+)/search\?service=openai-scopes-demo&tags=(\S+)", demo.stdout)
-    api = re.search(r"API: (http://127\.0\.0\.1:\d+/api/traces\?\S+)", demo.stdout)
+    api = re.search(r"^  (http://127\.0\.0\.1:\d+/api/traces\?\S+)$", demo.stdout, re.M)
+    errors = re.search(r"(\d+) missing-scope errors", demo.stdout)
     alerts = re.search(r"(http://127\.0\.0\.1:\d+)/alerts", demo.stdout)
-    assert search and api and alerts, demo.stdout[-2000:]
+    assert search and api and alerts and errors, demo.stdout[-2000:]
     assert json.loads(urllib.parse.unquote(search.group(2))) == {"openai.scope_error": "true"}
 
-    def scope_error_traces() -> int:
-        return len(json.loads(stack.http_get(api.group(1)))["data"] or [])
+    def scope_error_spans() -> int:
+        traces = json.loads(stack.http_get(api.group(1)))["data"] or []
+        return sum(1 for t in traces for s in t["spans"]
+                   if {"key": "openai.scope_error", "type": "bool", "value": True} in s["tags"])
 
-    assert stack.wait_until(scope_error_traces, timeout=30, what="demo scope errors in Jaeger") > 0
+    # every scope error the demo reports is found by the printed search, and nothing else
+    want = int(errors.group(1))
+    assert want > 0
+    stack.wait_until(lambda: scope_error_spans() == want, timeout=30, what=f"{want} demo scope errors in Jaeger")
     assert json.loads(stack.http_get(alerts.group(1) + "/api/v1/alerts"))["status"] == "success"
