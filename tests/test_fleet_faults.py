@@ -54,11 +54,11 @@ def test_jaeger_down_for_20s_mid_run_loses_nothing(tmp_path, fake_keys):
     bins = stack.require_binaries()
     fake, keys = fake_keys
     jaeger = fh.DurableJaeger(bins, tmp_path / "jaeger")
-    jaeger.start()
-    col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "jaeger.yaml"],
-                                env={"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc})
-    app = None
+    col = app = None
     try:
+        jaeger.start()
+        col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "jaeger.yaml"],
+                                    env={"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc})
         app = _app(fake, col.otlp_grpc, tmp_path / "apps", keys, "billing-1")
         stack.wait_until(lambda: jaeger.current.find_spans("billing", {"openai.scope_error": "true"}), timeout=30,
                          what="first scope-error spans in Jaeger")
@@ -95,7 +95,8 @@ def test_jaeger_down_for_20s_mid_run_loses_nothing(tmp_path, fake_keys):
     finally:
         if app is not None:
             app.kill()
-        col.stop()
+        if col is not None:
+            col.stop()
         jaeger.stop()
         fh.release(jaeger.held)
 
@@ -105,15 +106,15 @@ def _restart_run(tmp_path, fake_keys, persistent: bool) -> tuple[set[str], set[s
     up. Returns (accepted scope-error span ids, ids the sink received, anomaly queue size at the kill)."""
     bins = stack.require_binaries()
     fake, keys = fake_keys
-    main = fh.Sink.start(bins, tmp_path / "main-sink", name="main")
     reserved = fh.hold()  # the anomaly sink's port: refuses connections until the sink starts on it
     anomaly_port = reserved.getsockname()[1]
     extra = None if persistent else {"exporters": {ANOMALY_EXPORTER: {"sending_queue": {"storage": None}}}}
-    col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "otlp.yaml"], extra=extra, env={
-        "MAIN_OTLP_ENDPOINT": main.otlp_grpc, "ANOMALY_OTLP_ENDPOINT": f"127.0.0.1:{anomaly_port}",
-        "OTLP_INSECURE": "true", "ANOMALY_QUEUE_DIR": str(tmp_path / "anomaly-queue")})
-    app = sink = None
+    main = col = app = sink = None
     try:
+        main = fh.Sink.start(bins, tmp_path / "main-sink", name="main")
+        col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "otlp.yaml"], extra=extra, env={
+            "MAIN_OTLP_ENDPOINT": main.otlp_grpc, "ANOMALY_OTLP_ENDPOINT": f"127.0.0.1:{anomaly_port}",
+            "OTLP_INSECURE": "true", "ANOMALY_QUEUE_DIR": str(tmp_path / "anomaly-queue")})
         app = _app(fake, col.otlp_grpc, tmp_path / "apps", keys, "billing-1")
         queued = stack.wait_until(lambda: (lambda q: q if q >= 10 else 0)(
             _exporter_metric(col, "otelcol_exporter_queue_size", ANOMALY_EXPORTER)),
@@ -145,7 +146,8 @@ def _restart_run(tmp_path, fake_keys, persistent: bool) -> tuple[set[str], set[s
         reserved.close()
         if app is not None:
             app.kill()
-        col.stop()
+        if col is not None:
+            col.stop()
         for s in (sink, main):
             if s is not None:
                 s.stop()

@@ -79,11 +79,12 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
     with FakeOpenAI() as fake, stack.Jaeger.start(bins, tmp_path / "jaeger") as jaeger:
         fake.grant(shared)
         fake.grant(restricted, scopes=fh.RESTRICTED_SCOPES)
-        col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "jaeger.yaml"],
-                                    env={"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc})
-        prom = stack.Prometheus.start(bins, tmp_path / "prom", scrape=[col.prometheus_exporter],
-                                      rules=[fh.fast_rules(tmp_path)])
+        col = prom = None
         try:
+            col = stack.Collector.start(bins, tmp_path / "otelcol", ["base.yaml", "jaeger.yaml"],
+                                        env={"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc})
+            prom = stack.Prometheus.start(bins, tmp_path / "prom", scrape=[col.prometheus_exporter],
+                                          rules=[fh.fast_rules(tmp_path)])
             calls = [fh.Call("shared", "runs"), fh.Call("restricted", "runs"), fh.Call("restricted", "models")]
 
             def app(instance: str) -> fh.App:
@@ -152,5 +153,6 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
         finally:
             for a in apps:
                 a.kill()
-            prom.stop()
-            col.stop()
+            for proc in (prom, col):
+                if proc is not None:
+                    proc.stop()
