@@ -89,6 +89,7 @@ ABLATIONS = {
     "- scope-error branch": _no_branch,
     "debug/anomalies normal": _log("normal"),
     "- transform/scrub": _drop_processor("traces", "transform/scrub"),
+    "- blocked_key_patterns, log basic": lambda cfg: (_no_key_patterns(cfg), _log("basic")(cfg)),
 }
 
 
