@@ -17,11 +17,12 @@ from opentelemetry.metrics import NoOpMeter
 from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, StatusCode
 
 from . import attributes as A
-from .clients import ClientInfo, ClientRegistry
+from .clients import INFO_ATTRIBUTE, ClientInfo, ClientRegistry
 from .config import Settings
 from .diagnosis import Diagnosis
 from .endpoints import EndpointMatcher, sanitize_base_path
 from .fingerprint import NO_CREDENTIAL, Credential, CredentialCache, credential_from_authorization
+from .forking import PROCESS
 from .redact import mask_credentials, mask_request_id, mask_value, safe_message
 from .safety import report_internal_error
 from .scope_errors import ErrorInfo, parse_error
@@ -75,7 +76,7 @@ class CallState:
         self.attempt_start = 0
         self.finished = False
         # (Authorization, api-key, OpenAI-Organization, OpenAI-Project) of the last attempt, as sent.
-        self.sent: list[str | None] | None = None
+        self.sent: tuple[str | None, ...] | None = None
         # Fields of the client that differ from construction, judged when the last attempt was sent.
         self.mutated: list[str] | None = None
 
@@ -339,7 +340,9 @@ class Recorder:
         return hit
 
     def start(self, client: Any, options: Any) -> CallState:
-        info = self.registry.get(client) or self.registry.get_or_register(client)
+        info = getattr(client, INFO_ATTRIBUTE, None)  # the registry's fast path, inline
+        if info is None or info.generation != PROCESS.generation or info.ref is None or info.ref() is not client:
+            info = self.registry.get(client) or self.registry.get_or_register(client)
         client_state = info.state
         if client_state is None or client_state.owner is not self or \
                 client_state.base_url is not getattr(client, "base_url", None):
@@ -369,7 +372,7 @@ class Recorder:
         state.last_request = request
         state.last_response = None
         state.attempt_start = time.time_ns()
-        sent = _pick_headers(request.headers, _REQUEST_HEADERS)
+        sent = tuple(_pick_headers(request.headers, _REQUEST_HEADERS))
         state.sent = sent
         state.mutated = state.info.mutated_fields(state.client, sent[0], sent[1])
 
@@ -410,11 +413,16 @@ class Recorder:
         if response is None:
             response = getattr(exc, "response", None) if exc is not None else state.last_response
         status = self._response_attributes(attrs, response, secret)
-        error_type, error_info, error_status = self._error(state, status, exc, secret, cred.fingerprint)
-        if error_type:
-            attrs[A.ERROR] = error_type
+        if exc is None and status < 400:  # the common case, without a call
+            error_type, error_info, error_status = "", None, None
+        else:
+            error_type, error_info, error_status = self._error(state, status, exc, secret, cred.fingerprint)
+            if error_type:
+                attrs[A.ERROR] = error_type
         verdicts = self._diagnose(state, attrs, sent, status, exc, error_info)
-        self._check_template(state, span, cred.fingerprint, secret)
+        endpoint = state.endpoint
+        if endpoint.checked_for != cred.fingerprint or not endpoint.metric_template:
+            self._check_template(state, span, cred.fingerprint, secret)
         span.set_attributes(attrs)
         if state.attempt_log is not None or state.attempts > 1:
             self._attempt_events(state, span, error_type, secret)
@@ -432,19 +440,18 @@ class Recorder:
         combination (the same few repeat call after call)."""
         sent = state.sent
         if sent is None and state.last_request is not None:
-            sent = _pick_headers(state.last_request.headers, _REQUEST_HEADERS)
+            sent = tuple(_pick_headers(state.last_request.headers, _REQUEST_HEADERS))
         if sent is None:  # no attempt was seen: the client's values
             client = state.client
             key = getattr(client, "api_key", None)
-            sent = [None, key if isinstance(key, str) else None, getattr(client, "organization", None),
-                    getattr(client, "project", None)]
-        cache_key = (sent[0], sent[1], sent[2], sent[3])
-        hit = self._sent.get(cache_key)
+            sent = (None, key if isinstance(key, str) else None, getattr(client, "organization", None),
+                    getattr(client, "project", None))
+        hit = self._sent.get(sent)
         if hit is None:
-            hit = self._describe_sent(*cache_key)
+            hit = self._describe_sent(*sent)
             if len(self._sent) >= MAX_CACHED_VALUES:
                 self._sent.clear()
-            self._sent[cache_key] = hit
+            self._sent[sent] = hit
         return hit
 
     def _describe_sent(self, auth: str | None, api_key: str | None, org: Any, project: Any) -> SentCredential:
@@ -545,8 +552,6 @@ class Recorder:
         """A template never carries a piece of the credential sent (checked once per endpoint and credential);
         the template on metrics is capped in distinct values."""
         endpoint = state.endpoint
-        if endpoint.checked_for == fingerprint and endpoint.metric_template:
-            return
         template = endpoint.template
         if secret and len(secret) >= 8:
             masked = mask_credentials(template, secret)
