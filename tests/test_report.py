@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.tools.otlp_file import dumps_line
-from otel_openai_scopes.tools.otlp_json import SpanRecord
+from otel_openai_scopes.tools.otlp_json import SpanRecord, split_points
 from otel_openai_scopes.tools.report import (
     EXIT_CLEAR,
     EXIT_SCOPE_ERRORS,
@@ -486,3 +486,98 @@ def test_attributes_of_unexpected_types_are_text_not_a_crash():
     (w,) = analysis.windows
     assert w.scopes == (READ,) and w.mutated_fields == {"api_key": 1}
     assert to_json(analysis)["totals"]["calls"] == 2
+
+
+# ---- one large file read by several processes: exactly the one-pass result ----------------------------------
+def write_fleet_file(path: Path, spans: list[SpanRecord], rnd: random.Random) -> None:
+    """OTLP JSON lines in the given order, consecutive spans of one process batched into lines of 1..7 spans."""
+    from otel_openai_scopes.tools.otlp_file import key_values
+
+    lines, k = [], 0
+    while k < len(spans):
+        n = rnd.randint(1, 7)
+        batch = [s for s in spans[k:k + n] if s.process == spans[k].process]
+        k += len(batch)
+        items = [{"traceId": "ab" * 16, "spanId": "cd" * 8, "name": s.name, "kind": 3,
+                  "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
+                  "attributes": key_values(s.attributes)} for s in batch]
+        lines.append(dumps_line({"resourceSpans": [{"resource": {"attributes": key_values(batch[0].resource)},
+                                                    "scopeSpans": [{"scope": {"name": "x"}, "spans": items}]}]}))
+    path.write_bytes(b"\n".join(lines) + b"\n")
+
+
+def same_report(path: Path, workers: int, **kw: Any) -> None:
+    from otel_openai_scopes.tools import report as R
+
+    one = analyze_files([path], workers=1, **kw)
+    many = analyze_files([path], workers=workers, parallel_min_bytes=0, **kw)
+    assert to_json(many) == to_json(one)
+    assert json.dumps(to_json(many)) == json.dumps(to_json(one))  # the same order too, not only the same content
+    assert render_html(many) == render_html(one) and verdict_lines(many) == verdict_lines(one)
+    return R._parallel(path, workers, kw.get("gap_seconds", 60.0), kw.get("max_buckets", 1024), 0)
+
+
+mixed = st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(["fp-a", "fp-b", "fp-c"]),
+                           st.sampled_from([200, 404, 500, 401, 401]), st.sampled_from(["p1", "p2", "p3", "p4"]),
+                           st.integers(0, 2), st.booleans(), st.sampled_from([(READ,), ("api.threads.write",)])),
+                 min_size=2, max_size=120)
+
+
+@settings(max_examples=40, deadline=None)
+@given(mixed, st.randoms(use_true_random=False), st.sampled_from([2, 3]), st.sampled_from([8, 64, 1024]))
+def test_parallel_byte_ranges_give_exactly_the_one_pass_report(tmp_path_factory, data, rnd, workers, max_buckets):
+    """Spans in any order (windows, lanes and time ranges straddling the cuts, grids of different widths in
+    each part): every field of the JSON, its order, the HTML and the sentences are the same."""
+    spans = []
+    for t, k, status, p, c, mutated, missing in data:
+        client = f"{p}-c{c}"
+        hint = "" if k == "fp-c" and t % 2 else f"sk-proj-...{k[-1] * 4}"
+        if status == 401:
+            spans.append(err(T0 + t * MS * 7, key=k, process=p, client=client, missing=missing, hint=hint,
+                             mutated=("api_key",) if mutated else (), rid=f"req_{t}_{p}",
+                             diagnosis=rnd.choice(A.DIAGNOSES)))
+        else:
+            spans.append(call(T0 + t * MS * 7, key=k, status=status, process=p, client=client, hint=hint))
+    rnd.shuffle(spans)
+    path = tmp_path_factory.mktemp("par") / "fleet.jsonl"
+    write_fleet_file(path, spans, rnd)
+    state = same_report(path, workers, gap_seconds=rnd.choice([0.01, 0.5, 5.0]), max_buckets=max_buckets)
+    if len(split_points(path, workers)) > 2:  # a line boundary to cut at
+        assert state is not None  # really read in parallel, not the one-pass fallback
+
+
+def test_parallel_on_a_fleet_file(tmp_path):
+    """Five pods, a flap, a mutated client, 1,200 spans in time order: the ranges cover different halves of
+    the day, so their grids start at different widths."""
+    spans = fleet(5) * 2
+    spans = [SpanRecord(s.name, s.start_ns + (i >= len(spans) // 2) * 3600 * 10**9 * 10, s.end_ns
+                        + (i >= len(spans) // 2) * 3600 * 10**9 * 10, s.attributes, s.resource)
+             for i, s in enumerate(spans)]
+    path = tmp_path / "fleet.jsonl"
+    write_fleet_file(path, spans, random.Random(3))
+    assert same_report(path, 2, gap_seconds=5, max_buckets=256) is not None
+    analysis = analyze_files([path], workers=2, parallel_min_bytes=0, gap_seconds=5)
+    assert {w.diagnosis for w in analysis.windows} >= {A.DIAGNOSIS_SCOPE_FLAPPING, A.DIAGNOSIS_CLIENT_MUTATED}
+    assert len(analysis.processes) == 5 and analysis.files[0].spans == len(spans)
+
+
+def test_parallel_falls_back_to_one_pass_when_a_lane_cap_is_reached(tmp_path, monkeypatch):
+    from otel_openai_scopes.tools import report as R
+
+    monkeypatch.setattr(R, "MAX_CLIENT_LANES", 3)  # which clients become "(other)" depends on the order
+    path = tmp_path / "fleet.jsonl"
+    write_fleet_file(path, fleet(5), random.Random(4))
+    assert same_report(path, 2, gap_seconds=5) is None
+    assert R.OTHER in analyze_files([path], workers=2, parallel_min_bytes=0).clients
+
+
+def test_parallel_only_for_large_plain_files(tmp_path):
+    from otel_openai_scopes.tools import report as R
+
+    path = tmp_path / "fleet.jsonl"
+    write_fleet_file(path, fleet(3), random.Random(5))
+    gz = tmp_path / "fleet.jsonl.gz"
+    gz.write_bytes(gzip.compress(path.read_bytes()))
+    assert R._parallel(path, 2, 60.0, 1024, path.stat().st_size + 1) is None
+    assert R._parallel(gz, 2, 60.0, 1024, 0) is None
+    assert R._parallel(path, 2, 60.0, 1024, path.stat().st_size) is not None

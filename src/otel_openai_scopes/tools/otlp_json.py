@@ -15,6 +15,7 @@ report never turns "I could not read your file" into an all-clear.
 from __future__ import annotations
 
 import gzip
+import io
 import os
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -326,9 +327,12 @@ class SpanReader:
     ``keys`` limits the span attributes kept (the report reads a dozen of the thirty); ``None`` keeps all.
     """
 
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], keys: Optional[frozenset[str]] = None) -> None:
+    def __init__(self, paths: Sequence[str | os.PathLike[str]], keys: Optional[frozenset[str]] = None,
+                 byte_range: Optional[tuple[int, int]] = None) -> None:
         self.paths = [Path(p) for p in paths]
         self.keys = keys
+        #: read only bytes [start, end) of the (single, plain) file: one worker's share (:func:`split_points`)
+        self.byte_range = byte_range
         self.files: list[FileStats] = []
 
     @property
@@ -346,7 +350,10 @@ class SpanReader:
             yield from self._read(path, stats)
 
     def _read(self, path: Path, stats: FileStats) -> Iterator[SpanRecord]:
-        stream, head = _open(path, stats)
+        if self.byte_range is not None:
+            stream, head = _open_range(path, *self.byte_range), b""
+        else:
+            stream, head = _open(path, stats)
         source = str(path)
         resources: dict[bytes, tuple[dict[str, Any], str]] = {}
         with stream:
@@ -402,14 +409,70 @@ class SpanReader:
         return out
 
     def warnings(self) -> list[str]:
-        """One line per file with unreadable lines (files that yielded spans), with counts and reasons."""
-        out = []
-        for f in self.files:
-            if f.unreadable and f.spans:
-                reasons = ", ".join(f"{n} {r}" for r, n in f.reasons.most_common())
-                out.append(f"warning: {f.unreadable} of {f.lines} lines unreadable in {f.path} ({reasons}); "
-                           f"{f.spans} spans read from the rest")
-        return out
+        return file_warnings(self.files)
+
+
+def file_warnings(files: Sequence[FileStats]) -> list[str]:
+    """One line per file with unreadable lines (files that yielded spans), with counts and reasons."""
+    out = []
+    for f in files:
+        if f.unreadable and f.spans:
+            reasons = ", ".join(f"{n} {r}" for r, n in f.reasons.most_common())
+            out.append(f"warning: {f.unreadable} of {f.lines} lines unreadable in {f.path} ({reasons}); "
+                       f"{f.spans} spans read from the rest")
+    return out
+
+
+class _ByteRange(io.RawIOBase):
+    """Bytes [start, end) of a file, read like a whole file."""
+
+    def __init__(self, raw: io.FileIO, start: int, end: int) -> None:
+        super().__init__()
+        raw.seek(start)
+        self._raw = raw
+        self._left = end - start
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._left <= 0:
+            return 0
+        view = memoryview(buffer)[:self._left]
+        n = self._raw.readinto(view) or 0
+        self._left -= n
+        return n
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _open_range(path: Path, start: int, end: int) -> IO[bytes]:
+    try:
+        raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with the range
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
+    return io.BufferedReader(_ByteRange(raw, start, end), 1 << 20)
+
+
+def split_points(path: str | os.PathLike[str], parts: int) -> list[int]:
+    """Offsets cutting a plain file into ``parts`` byte ranges of about equal size, each starting at a line
+    (``[0, a, b, size]``); fewer ranges when a line is too long to find its end (at most MAX_LINE_BYTES)."""
+    size = os.path.getsize(path)
+    points = [0]
+    with open(path, "rb") as f:
+        for k in range(1, parts):
+            at = max(size * k // parts, points[-1])
+            f.seek(at)
+            rest = f.readline(MAX_LINE_BYTES + 1)
+            if not rest.endswith(b"\n"):
+                continue  # the end of the file, or a line too long to look for its end
+            cut = at + len(rest)
+            if points[-1] < cut < size:
+                points.append(cut)
+    points.append(size)
+    return points
 
 
 def _why(stats: FileStats, head: bytes) -> str:
@@ -440,7 +503,9 @@ __all__ = [
     "SpanRecord",
     "UnreadableFile",
     "attributes_of",
+    "file_warnings",
     "process_id",
     "process_label",
     "read_spans",
+    "split_points",
 ]

@@ -21,7 +21,9 @@ import gc
 import html
 import json
 import math
-from bisect import bisect_right
+import os
+import pickle
+from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import attributes as A
-from .otlp_json import SpanReader, SpanRecord, process_label
+from .otlp_json import FileStats, SpanReader, SpanRecord, file_warnings, process_label, split_points
 from .terminal import widen_when_piped
 from .timegrid import DEFAULT_MAX_BUCKETS, Grid, Series
 
@@ -211,8 +213,12 @@ class Window:
             client.mutated.update(mutated)
         self.endpoints[f"{_text(a.get(A.HTTP_METHOD))} {_text(a.get(A.TEMPLATE))}"] += 1
         rid = a.get(A.REQUEST_ID)
-        if rid and len(self.request_ids) < MAX_REQUEST_IDS:
-            self.request_ids.append((span.start_ns, str(rid)))
+        if rid:  # the earliest ones, whatever order the spans come in
+            ids = self.request_ids
+            entry = (span.start_ns, str(rid))
+            if len(ids) < MAX_REQUEST_IDS or entry < ids[-1]:
+                insort(ids, entry)
+                del ids[MAX_REQUEST_IDS:]
 
     def absorb(self, other: Window) -> None:
         """Take in a window that a new error joined to this one."""
@@ -535,35 +541,257 @@ class Analysis:
             w.other_clients_ok = sum(1 for n in ok_clients if n)
             w.other_clients_ok_calls = sum(ok_clients)
             w.diagnosis = fleet_verdict(w.errors, w.mutated_errors, w.successes_same_key, w.live)
+            self._settle(w)
         return self
+
+    def _settle(self, w: Window) -> None:
+        """What a window shows, independent of the order its spans came in: the key's hint, each client's origin
+        and process from its lane (its first span), ties in counts by name, most failing client first."""
+        key = self.keys.get(w.fingerprint)
+        if key is not None and key.hint:
+            w.hint = key.hint
+        for cid, c in w.clients.items():
+            lane = self.clients.get(cid)
+            if lane is not None:
+                c.origin, c.process = lane.origin, lane.process
+        w.clients = dict(sorted(w.clients.items(), key=lambda kv: (-kv[1].errors, kv[0])))
+        w.endpoints = Counter(dict(sorted(w.endpoints.items(), key=lambda kv: (-kv[1], kv[0]))))
+        w.mutated_fields = Counter(dict(sorted(w.mutated_fields.items(), key=lambda kv: (-kv[1], kv[0]))))
+        w.process_diagnoses = {p: Counter(dict(sorted(c.items()))) for p, c in sorted(w.process_diagnoses.items())}
+
+    # -- parts of one input, read in parallel ------------------------------------------------------------
+    def exact(self) -> bool:
+        """No lane or window cap reached: every count is its own, so parts of the input merge exactly."""
+        return (len(self.keys) <= MAX_KEYS and len(self.processes) <= MAX_PROCESS_LANES
+                and len(self.clients) <= MAX_CLIENT_LANES
+                and OTHER not in self.keys and OTHER not in self.processes and OTHER not in self.clients
+                and all(len(w.client_ids) <= MAX_WINDOW_CLIENTS and len(w.clients) == len(w.client_ids)
+                        for ws in self._sets.values() for w in ws.windows))
+
+    def merge(self, other: Analysis) -> bool:
+        """Fold in the (unfinished) state of the spans that come right after this one's, as if they had been
+        added one by one after them. False when that cannot be guaranteed (a cap reached in a part or by the
+        union: which spans fall into "(other)" depends on the order): the caller then reads in one pass.
+        First-seen values (hints, origins, labels, required scopes) come from the earlier part, as they would."""
+        if not (self.exact() and other.exact()) or self.gap_ns != other.gap_ns \
+                or self.grid.max_buckets != other.grid.max_buckets:
+            return False
+        self.grid.take(other.grid)
+        if other.calls:
+            self.start_ns = other.start_ns if not self.calls else min(self.start_ns, other.start_ns)
+            self.end_ns = max(self.end_ns, other.end_ns)
+        self.spans += other.spans
+        self.calls += other.calls
+        self.calls_ok += other.calls_ok
+        self.scope_errors += other.scope_errors
+        for fp, ok in other.keys.items():
+            mine = self.keys.get(fp)
+            if mine is None:
+                self.keys[fp] = ok
+                continue
+            mine.hint = mine.hint or ok.hint
+            mine.ok.absorb(ok.ok)
+            mine.calls += ok.calls
+            mine.passed += ok.passed
+            mine.scope_errors += ok.scope_errors
+        for pid, op in other.processes.items():
+            mp = self.processes.get(pid)
+            if mp is None:
+                self.processes[pid] = op
+                continue
+            for a, b in ((mp.ok, op.ok), (mp.errors, op.errors), (mp.calls, op.calls)):
+                a.absorb(b)
+            mp.total_calls += op.total_calls
+            mp.total_errors += op.total_errors
+        for cid, oc in other.clients.items():
+            mc = self.clients.get(cid)
+            if mc is None:
+                self.clients[cid] = oc
+                continue
+            for a, b in ((mc.ok, oc.ok), (mc.errors, oc.errors)):
+                a.absorb(b)
+            if oc.mutated:
+                mc.mutated_first_ns = oc.mutated_first_ns if not mc.mutated else min(mc.mutated_first_ns,
+                                                                                      oc.mutated_first_ns)
+                mc.mutated |= oc.mutated
+        for pk, series in other.passed.items():
+            mine_s = self.passed.get(pk)
+            if mine_s is None:
+                self.passed[pk] = series
+            else:
+                mine_s.absorb(series)
+        for endpoint, scopes in other.endpoint_scopes.items():
+            self.endpoint_scopes.setdefault(endpoint, scopes)
+        for wk, oset in other._sets.items():
+            wset = self._sets.get(wk)
+            if wset is None:
+                self._sets[wk] = oset
+                continue
+            for window in oset.windows:  # disjoint and more than gap apart, like wset's: each joins what it touches
+                w, _ = wset.find(window.start_ns, window.end_ns, self.gap_ns)
+                if w is None:
+                    wset.insert(window)
+                else:
+                    w.absorb(window)
+                    wset.refresh(w)
+        self.files = _merge_files(self.files + other.files)
+        self.grid.retain(self._series_in_use())  # what was absorbed above lives on in the series it went into
+        return self.exact()
+
+    def _series_in_use(self) -> list[Series]:
+        out: list[Series] = [k.ok for k in self.keys.values()]
+        for p in self.processes.values():
+            out += (p.ok, p.errors, p.calls)
+        for c in self.clients.values():
+            out += (c.ok, c.errors)
+        out += self.passed.values()
+        out += (w.errors_series for ws in self._sets.values() for w in ws.windows)
+        return out
+
+
+def _merge_files(files: list[Any]) -> list[Any]:
+    """Per-file counts of byte ranges of the same file, summed (in first-seen order)."""
+    out: dict[str, FileStats] = {}
+    for f in files:
+        mine = out.get(f.path)
+        if mine is None:
+            out[f.path] = mine = FileStats(f.path, f.compression)
+        mine.lines += f.lines
+        mine.spans += f.spans
+        mine.other_signals += f.other_signals
+        mine.unreadable += f.unreadable
+        mine.reasons.update(f.reasons)
+    return list(out.values())
 
 
 def analyze(spans: Iterable[SpanRecord], gap_seconds: float = 60.0,
             max_buckets: int = DEFAULT_MAX_BUCKETS) -> Analysis:
+    return _fold(spans, gap_seconds, max_buckets).finish()
+
+
+def _fold(spans: Iterable[SpanRecord], gap_seconds: float, max_buckets: int) -> Analysis:
     analysis = Analysis(Grid(max_buckets), int(gap_seconds * 1e9))
     add = analysis.add
     for span in spans:
         add(span)
-    return analysis.finish()
+    return analysis
+
+
+#: A single plain file at least this big is read by several processes, each its own byte range.
+PARALLEL_MIN_BYTES = 64 * 1024 * 1024
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def analyze_files(paths: Sequence[str | Path], gap_seconds: float = 60.0,
-                  max_buckets: int = DEFAULT_MAX_BUCKETS) -> Analysis:
+                  max_buckets: int = DEFAULT_MAX_BUCKETS, workers: int | None = None,
+                  parallel_min_bytes: int = PARALLEL_MIN_BYTES) -> Analysis:
     """Stream the files through :func:`analyze`. Raises ``otlp_json.UnreadableFile`` for a file that
-    cannot be opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``."""
-    reader = SpanReader(paths, READ_ATTRIBUTES)
+    cannot be opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``.
+
+    One plain (not gzip) file of ``parallel_min_bytes`` or more is cut at line boundaries into ``workers``
+    byte ranges (default: 2 when 2 CPUs are usable) decoded by forked processes; their states merge into
+    exactly what one pass gives (:meth:`Analysis.merge`), else the file is read in one pass after all."""
     # The stream allocates millions of short-lived containers and creates no cycles: the cyclic collector
     # would only rescan them (a third of the run time), so it pauses for the pass.
     collecting = gc.isenabled()
     gc.disable()
     try:
-        analysis = analyze(reader, gap_seconds, max_buckets)
+        analysis = None
+        n = min(2, _cpus()) if workers is None else workers
+        if n > 1 and len(paths) == 1 and hasattr(os, "fork"):
+            analysis = _parallel(Path(paths[0]), n, gap_seconds, max_buckets, parallel_min_bytes)
+        if analysis is None:
+            reader = SpanReader(paths, READ_ATTRIBUTES)
+            analysis = _fold(reader, gap_seconds, max_buckets)
+            analysis.files = reader.files
+        analysis.finish()
     finally:
         if collecting:
             gc.enable()
-    analysis.files = reader.files
-    analysis.warnings = reader.warnings()
+    analysis.warnings = file_warnings(analysis.files)
     return analysis
+
+
+def _fold_range(path: Path, start: int, end: int, gap_seconds: float, max_buckets: int) -> Analysis:
+    reader = SpanReader([path], READ_ATTRIBUTES, byte_range=(start, end))
+    part = _fold(reader, gap_seconds, max_buckets)
+    part.files = reader.files
+    return part
+
+
+def _parallel(path: Path, workers: int, gap_seconds: float, max_buckets: int, min_bytes: int) -> Analysis | None:
+    """The file's analysis from ``workers`` byte ranges (the first read here, the others in forked children),
+    or None: not a large plain file, no line boundary to cut at, nothing read, or a merge that would not be
+    exact."""
+    try:
+        with open(path, "rb") as f:
+            plain = f.read(2) != b"\x1f\x8b"
+        if not plain or path.stat().st_size < min_bytes:
+            return None
+        points = split_points(path, workers)
+    except OSError:
+        return None
+    if len(points) < 3:
+        return None
+    children = [_fork_part(path, a, b, gap_seconds, max_buckets) for a, b in zip(points[1:-1], points[2:])]
+    analysis = _fold_range(path, points[0], points[1], gap_seconds, max_buckets)
+    exact = True
+    for (a, b), child in zip(zip(points[1:-1], points[2:]), children):
+        part = _collect(child)
+        if part is None:  # the child failed: read its range here
+            part = _fold_range(path, a, b, gap_seconds, max_buckets)
+        exact = exact and analysis.merge(part)
+    if not exact or not analysis.calls:
+        return None  # "nothing readable" needs the whole file's first bytes to say why
+    return analysis
+
+
+def _fork_part(path: Path, start: int, end: int, gap_seconds: float, max_buckets: int) -> tuple[int, int] | None:
+    """(pid, read end of a pipe) of a child folding bytes [start, end) and writing its pickled state."""
+    try:
+        r, w = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return None
+    if pid == 0:  # the child: never returns into the caller's code
+        code = 1
+        try:
+            os.close(r)
+            data = pickle.dumps(_fold_range(path, start, end, gap_seconds, max_buckets), pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(w, "wb") as out:
+                out.write(data)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    return pid, r
+
+
+def _collect(child: tuple[int, int] | None) -> Analysis | None:
+    if child is None:
+        return None
+    pid, r = child
+    chunks = []
+    with os.fdopen(r, "rb") as pipe:
+        while True:
+            chunk = pipe.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not chunks:
+        return None
+    try:
+        part = pickle.loads(b"".join(chunks))
+    except Exception:  # noqa: BLE001 - a damaged state is read again here, never trusted
+        return None
+    return part if isinstance(part, Analysis) else None
 
 
 def nothing_readable(analysis: Analysis) -> str | None:

@@ -114,6 +114,34 @@ class Grid:
         self.lo, self.hi = lo, hi
         return t_ns // self.width_ns
 
+    def _double(self) -> None:
+        self.width_ns *= 2
+        if self.lo is not None and self.hi is not None:
+            self.lo >>= 1
+            self.hi >>= 1
+        for s in self._series:
+            s.halve()
+
+    def take(self, other: Grid) -> None:
+        """Adopt ``other``'s series (another part of the same input): both grids go to the width one grid
+        would have reached with every span (the narrowest power of two fitting the joint range: widths only
+        grow, and a wider range never fits a narrower width), so each count lands in the same bucket."""
+        while self.width_ns < other.width_ns:
+            self._double()
+        while other.width_ns < self.width_ns:
+            other._double()
+        if other.lo is not None and other.hi is not None:
+            self.lo = other.lo if self.lo is None else min(self.lo, other.lo)
+            self.hi = other.hi if self.hi is None else max(self.hi, other.hi)
+        self._series.extend(other._series)
+        other._series = []
+        while self.buckets() > self.max_buckets:
+            self._double()
+
+    def retain(self, series: list[Series]) -> None:
+        """Keep exactly these series (after a merge folded the others into them)."""
+        self._series = list(series)
+
     def bucket(self, t_ns: int) -> int:
         """The bucket of ``t_ns`` at the current width, without growing the grid."""
         return t_ns // self.width_ns
