@@ -8,6 +8,7 @@ External tools: promtool (required when CI is set). The real Collector, Jaeger a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import itertools
@@ -23,6 +24,8 @@ from pathlib import Path
 import collector_helpers as h
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from otel_openai_scopes import attributes as contract
 
@@ -575,6 +578,72 @@ def test_redaction_patterns_stay_in_the_re2_python_subset():
             for p in r["blocked_values"] + r["blocked_key_patterns"]:
                 assert not re.search(r"\(\?<?[=!]|\\[1-9]|\\[pPC]|\(\?P?<\w", p), p
                 re.compile(p)
+
+
+@pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml", "k8s/gateway-collector.yaml"])
+def test_anomaly_log_is_one_line_per_batch_unless_detailed_is_asked_for(name):
+    """A detailed dump per scope-error batch is not sampled away under load (benchmarks/README.md)."""
+    text = (h.CONFIG_DIR / name).read_text()
+    assert "verbosity: ${env:ANOMALY_LOG_VERBOSITY:-basic}" in text
+    assert "ANOMALY_LOG_VERBOSITY:-detailed" not in text
+    assert name.startswith("k8s/") or "ANOMALY_LOG_VERBOSITY=detailed" in text, "how to turn it on is documented"
+
+
+#: The key-name pattern shipped until 2026-12-01. The current one drops the words a separator already covers
+#: (x-api-key, proxy-authorization, access_token), which Go's regexp evaluates ~30% faster (benchmarks/README.md).
+OLD_KEY_PATTERN = (r"(?i)^(.*[._-])?(api[._-]?key|x-api-key|authorization|proxy-authorization|secret|password|passwd|"
+                   r"access[._-]?token|token)$")
+KEY_WORDS = ("api", "key", "apikey", "api_key", "api-key", "api.key", "api__key", "API-Key", "x-api-key", "X-API-KEY",
+             "authorization", "Authorization", "proxy-authorization", "proxyauthorization", "secret", "Secret",
+             "secrets", "password", "passwd", "Passwd", "passwod", "pasword", "passworrd", "access", "token", "Token",
+             "tokens", "accesstoken", "access_token", "access-token", "AccessToken", "access__token", "refresh_token", "\u212aey",
+             "\u017fecret", "toke", "oken", "")
+KEY_SEPARATORS = ("", ".", "_", "-", "__", " ", "/", ":", "\n", "\u00e9")
+
+
+@functools.cache
+def _as_go(pattern: str) -> re.Pattern[str]:
+    """Go's `$` (no m flag) is the end of the text; Python's also matches before a final newline."""
+    return re.compile(h.confmap_unescape(pattern).replace("$", r"\Z"))
+
+
+def _key_corpus() -> list[str]:
+    heads = ("", "openai", "http.request.header", "app.x", "\n", "a\nb")
+    tails = ("", "s", "_id", ".value", "\n", "x", "-")
+    names = {hd + sep + w + tl for hd in heads for sep in KEY_SEPARATORS for w in KEY_WORDS for tl in tails}
+    names |= {a + sep + b for a in KEY_WORDS for sep in KEY_SEPARATORS for b in KEY_WORDS}
+    return sorted(names | h.ALLOWED_ATTRIBUTES)
+
+
+def _disagreements(pattern: str, names) -> list[str]:
+    old, new = _as_go(OLD_KEY_PATTERN), _as_go(pattern)
+    return [n for n in names if bool(old.search(n)) != bool(new.search(n))]
+
+
+@pytest.mark.parametrize("name", h.STANDALONE)
+def test_key_name_pattern_masks_exactly_the_keys_the_old_pattern_masked(name):
+    (rcfg,) = h.redaction_configs(h.load_config(name)).values()
+    (pattern,) = rcfg["blocked_key_patterns"]
+    assert pattern != h.confmap_unescape(OLD_KEY_PATTERN)
+    corpus = _key_corpus()
+    assert _disagreements(pattern, corpus) == []
+    hits = sum(1 for n in corpus if _as_go(pattern).search(n))
+    assert 1000 < hits < len(corpus) - 1000, (hits, len(corpus))  # both sides of the language are exercised
+    # the corpus tells apart wordings that differ only slightly
+    for mutant in (pattern.replace("(?:access)?", ""), pattern.replace("[._-])?", "[._])?"),
+                   pattern.replace("(?i)", ""), pattern.replace("passw(?:or)?d", "password"),
+                   pattern.replace("^(?:.*[._-])?", "^(?:.*[._-])"), pattern.replace("$", "")):
+        assert mutant != pattern and _disagreements(mutant, corpus), mutant
+
+
+(_SHIPPED_KEY_PATTERN,) = h.redaction_configs(h.load_config("base.yaml"))["redaction/openai"]["blocked_key_patterns"]
+_KEY_PIECES = hs.sampled_from(KEY_WORDS + KEY_SEPARATORS + ("a", "K", "s", "\u212a", "\u017f", "t", "y", "d"))
+
+
+@settings(max_examples=2000, deadline=None)
+@given(hs.lists(_KEY_PIECES, max_size=6).map("".join) | hs.text(max_size=30))
+def test_key_name_pattern_agrees_with_the_old_pattern_on_random_keys(key):
+    assert _disagreements(_SHIPPED_KEY_PATTERN, [key]) == []
 
 
 @pytest.mark.parametrize("name", h.STANDALONE)

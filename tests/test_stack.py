@@ -83,8 +83,11 @@ def real_stack(tmp_path_factory):
     try:
         jaeger = stack.Jaeger.start(bins, work)
         started.append(jaeger)
+        # `detailed` (the documented debugging level, not the default): debug/anomalies then prints every
+        # scope-error span in full, the most the Collector's log can expose (test_no_piece_of_a_key_...)
         collector = stack.Collector.start(bins, work, ["base.yaml", "jaeger.yaml"],
-                                          env={"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc})
+                                          env={"JAEGER_OTLP_ENDPOINT": jaeger.otlp_grpc,
+                                               "ANOMALY_LOG_VERBOSITY": "detailed"})
         started.append(collector)
         rules = fast_rules(RULES, work / "rules-fast.yaml")
         prometheus = stack.Prometheus.start(bins, work, scrape=[collector.prometheus_exporter], rules=[rules],
@@ -530,7 +533,7 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     blobs += [jaeger.raw(f"/api/v3/traces/{t['traceID']}") for t in traces]  # OTLP JSON: every field kept
     blobs += [json.dumps(prom.api(f"label/{name}/values")).encode() for name in prom.api("labels")]
     blobs += [json.dumps(prom.api("metadata")).encode(), stack.http_get(f"http://{col.prometheus_exporter}/metrics")]
-    blobs.append(col.log().encode())  # debug/anomalies at `detailed` verbosity prints the whole span
+    blobs.append(col.log().encode())  # debug/anomalies at `detailed` (set by real_stack) prints the whole span
     everything = b"\n".join(blobs).decode()
     instrumented = next(s for s in exported if s.attributes.get(A.SCOPE_ERROR))
     key_hint = instrumented.attributes[A.KEY_HINT]
