@@ -48,10 +48,11 @@ READ_ATTRIBUTES = frozenset({
     A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.SCOPE_ERROR, A.CLIENT_ID, A.CLIENT_MUTATED,
 })
 
-MAX_WINDOW_CLIENTS = 50  # clients described per window (all are counted up to MAX_COUNTED)
+MAX_CLIENT_LANES = 200
+MAX_WINDOW_CLIENTS = MAX_CLIENT_LANES  # clients described per window (all are counted up to MAX_COUNTED); as many
+# as client lanes, so that a part of a fleet file (parallel reading) reaches it only when the lanes are full anyway
 MAX_COUNTED = 10_000
 MAX_REQUEST_IDS = 10
-MAX_CLIENT_LANES = 200
 MAX_PROCESS_LANES = 1000
 MAX_KEYS = 1000
 OTHER = "(other)"
