@@ -66,6 +66,8 @@ def fingerprint(key: str, secret: bytes | None = None) -> str:
 
 def hint(key: str) -> str:
     prefix = key_prefix(key)
+    if len(key) <= len(prefix):  # nothing but a type prefix: the hint must not repeat the whole value
+        return "..."
     if len(key) < HINT_MIN_KEY_CHARS:
         return prefix + "..."
     return prefix + "..." + key[-HINT_TAIL_CHARS:]
