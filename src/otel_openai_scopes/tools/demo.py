@@ -138,7 +138,9 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
     # Paths are printed as they are: not parsed as markup ("[x]" in a directory name), not hard-wrapped when piped.
     plain = {"markup": False, "highlight": False, "soft_wrap": not console.is_terminal}
     console.print(where, **plain)
-    analysis = analyze_files([out], gap_seconds=0.75 * time_scale + 0.25)
+    # Each key fails in one phase only, so a gap as wide as the platform phase keeps each incident one window
+    # even when a busy machine spaces the errors out.
+    analysis = analyze_files([out], gap_seconds=Phases().platform * time_scale + 0.5)
     render_terminal(analysis, console)
     if html:
         console.print(f"HTML report: {write_html(analysis, html)}", **plain)
