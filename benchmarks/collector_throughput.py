@@ -58,6 +58,7 @@ PLAIN_CONFIG = {
 BASE_EXTRA = {"exporters": {"otlp_grpc/main": {"tls": {"insecure": True}}}}
 QUIET = "base.yaml ANOMALY_LOG_VERBOSITY=detailed"  # the debugging level (the default until 2026-12-01)
 REDACTION = "redaction/openai"
+KEY_NAMES = "redaction/key_names"
 #: The key-name pattern shipped until 2026-12-01 (same keys as the current one, tests/test_collector_config.py).
 OLD_KEY_PATTERN = ("(?i)^(.*[._-])?(api[._-]?key|x-api-key|authorization|proxy-authorization|secret|password|passwd|"
                    "access[._-]?token|token)$$")  # "$$": a config file
@@ -69,12 +70,19 @@ def _drop_processor(pipeline: str, proc: str) -> Any:
     return edit
 
 
-def _no_key_patterns(cfg: dict) -> None:
-    del cfg["processors"][REDACTION]["blocked_key_patterns"]
+def _no_key_names(cfg: dict) -> None:
+    for pipe in cfg["service"]["pipelines"].values():
+        if KEY_NAMES in pipe.get("processors", []):
+            pipe["processors"].remove(KEY_NAMES)
 
 
-def _old_key_pattern(cfg: dict) -> None:
-    cfg["processors"][REDACTION]["blocked_key_patterns"] = [OLD_KEY_PATTERN]
+def _one_processor(pattern: str | None) -> Any:
+    """The shape shipped until 2026-12-01: the key-name pattern in redaction/openai, on every key."""
+    def edit(cfg: dict) -> None:
+        current = cfg["processors"][KEY_NAMES]["blocked_key_patterns"]
+        _no_key_names(cfg)
+        cfg["processors"][REDACTION]["blocked_key_patterns"] = [pattern] if pattern else current
+    return edit
 
 
 def _no_branch(cfg: dict) -> None:
@@ -92,8 +100,9 @@ def _log(verbosity: str) -> Any:
 # --ablations: base.yaml with one part taken out (or changed), to say where its cost is.
 ABLATIONS = {
     "- redaction/openai": _drop_processor("traces", REDACTION),
-    "- blocked_key_patterns": _no_key_patterns,
-    "old key-name pattern": _old_key_pattern,
+    "- redaction/key_names": _no_key_names,
+    "one redaction processor, current pattern": _one_processor(None),
+    "one redaction processor, old pattern": _one_processor(OLD_KEY_PATTERN),
     "- scope-error branch": _no_branch,
     "debug/anomalies normal": _log("normal"),
     "- transform/scrub": _drop_processor("traces", "transform/scrub"),

@@ -251,7 +251,8 @@ def test_agent_load_balances_traces_by_trace_id_and_redacts_first():
     assert "dns" in lb["resolver"] or "k8s" in lb["resolver"]
     traces = cfg["service"]["pipelines"]["traces"]
     assert traces["exporters"] == [lb_id]
-    assert [h.component_type(x) for x in traces["processors"]] == ["memory_limiter", "transform", "redaction"]
+    assert [h.component_type(x) for x in traces["processors"]] == ["memory_limiter", "transform", "redaction",
+                                                                   "redaction"]
     for pid, p in cfg["service"]["pipelines"].items():
         if h.pipeline_signal(pid) == "metrics":
             assert lb_id not in p["exporters"], "traceID routing is invalid for metrics"
@@ -270,6 +271,7 @@ def test_exporters_batch_in_the_exporter_not_a_batch_processor():
 
 SHARED_COMPONENTS = [
     ("processors", "memory_limiter"), ("processors", "transform/scrub"), ("processors", "redaction/openai"),
+    ("processors", "redaction/key_names"),
     ("processors", "transform/scope_dimension"), ("processors", "transform/derived_metrics_writer"),
     ("processors", "delta_to_cumulative"), ("processors", "filter/scope_errors"), ("connectors", "forward/scope_errors"),
     ("connectors", "signal_to_metrics/scope_errors"), ("exporters", "otlp_grpc/main"),
@@ -552,7 +554,8 @@ SAFE_VALUES = [FINGERPRINT, *HINTS, "req_" + hashlib.md5(b"r").hexdigest(), "api
 
 
 def _blocked_values() -> list[str]:
-    values = {tuple(r["blocked_values"]) for n in h.STANDALONE for r in h.redaction_configs(h.load_config(n)).values()}
+    values = {tuple(r["blocked_values"]) for n in h.STANDALONE for r in h.redaction_configs(h.load_config(n)).values()
+              if "blocked_values" in r}
     assert len(values) == 1, "redaction patterns differ between tiers"
     return list(values.pop())
 
@@ -575,7 +578,7 @@ def test_redaction_patterns_stay_in_the_re2_python_subset():
     # RE2 lacks lookaround and backreferences; Python lacks \C and some Unicode classes.
     for n in h.STANDALONE:
         for r in h.redaction_configs(h.load_config(n)).values():
-            for p in r["blocked_values"] + r["blocked_key_patterns"]:
+            for p in r.get("blocked_values", []) + r.get("blocked_key_patterns", []):
                 assert not re.search(r"\(\?<?[=!]|\\[1-9]|\\[pPC]|\(\?P?<\w", p), p
                 re.compile(p)
 
@@ -615,6 +618,20 @@ def _key_corpus() -> list[str]:
     return sorted(names | h.ALLOWED_ATTRIBUTES)
 
 
+def _key_patterns(cfg: dict) -> list[str]:
+    return [p for r in h.redaction_configs(cfg).values() for p in r.get("blocked_key_patterns", [])]
+
+
+def _redaction_chain(cfg: dict) -> list[dict]:
+    """The redaction processors in the order the traces pipeline runs them."""
+    rcfgs = h.redaction_configs(cfg)
+    for pipe in cfg["service"]["pipelines"].values():
+        chain = [rcfgs[p] for p in pipe.get("processors", []) if p in rcfgs]
+        if chain:
+            return chain
+    raise AssertionError("no redaction processor in any pipeline")
+
+
 def _disagreements(pattern: str, names) -> list[str]:
     old, new = _as_go(OLD_KEY_PATTERN), _as_go(pattern)
     return [n for n in names if bool(old.search(n)) != bool(new.search(n))]
@@ -622,8 +639,7 @@ def _disagreements(pattern: str, names) -> list[str]:
 
 @pytest.mark.parametrize("name", h.STANDALONE)
 def test_key_name_pattern_masks_exactly_the_keys_the_old_pattern_masked(name):
-    (rcfg,) = h.redaction_configs(h.load_config(name)).values()
-    (pattern,) = rcfg["blocked_key_patterns"]
+    (pattern,) = _key_patterns(h.load_config(name))
     assert pattern != h.confmap_unescape(OLD_KEY_PATTERN)
     corpus = _key_corpus()
     assert _disagreements(pattern, corpus) == []
@@ -636,7 +652,7 @@ def test_key_name_pattern_masks_exactly_the_keys_the_old_pattern_masked(name):
         assert mutant != pattern and _disagreements(mutant, corpus), mutant
 
 
-(_SHIPPED_KEY_PATTERN,) = h.redaction_configs(h.load_config("base.yaml"))["redaction/openai"]["blocked_key_patterns"]
+(_SHIPPED_KEY_PATTERN,) = _key_patterns(h.load_config("base.yaml"))
 _KEY_PIECES = hs.sampled_from(KEY_WORDS + KEY_SEPARATORS + ("a", "K", "s", "\u212a", "\u017f", "t", "y", "d"))
 
 
@@ -646,15 +662,38 @@ def test_key_name_pattern_agrees_with_the_old_pattern_on_random_keys(key):
     assert _disagreements(_SHIPPED_KEY_PATTERN, [key]) == []
 
 
+def test_split_key_name_check_masks_what_one_processor_with_the_old_pattern_masked():
+    """base.yaml's redaction/key_names skips the instrumentation's fixed attribute names (which the pattern does
+    not match) and redaction/openai checks every value: together they mask exactly what one processor with the
+    old key-name pattern and the value patterns did."""
+    cfg = h.load_config("base.yaml")
+    chain = _redaction_chain(cfg)
+    names, values = chain
+    assert "blocked_values" not in names and "blocked_key_patterns" not in values
+    assert values["ignored_keys"] == [contract.KEY_FINGERPRINT], "every other value is checked"
+    assert set(names["ignored_keys"]) <= h.ALLOWED_ATTRIBUTES
+    assert not [k for k in names["ignored_keys"] if _as_go(OLD_KEY_PATTERN).search(k)]
+    one = {**values, "blocked_key_patterns": [OLD_KEY_PATTERN.replace("$", r"\Z")]}
+    names_go = {**names, "blocked_key_patterns": [p.replace("$", r"\Z") for p in names["blocked_key_patterns"]]}
+    rng = random.Random(5)
+    keys = _key_corpus()
+    for i in range(0, len(keys), 50):
+        span = {k: rng.choice(SECRETS + SAFE_VALUES + ["x"]) for k in keys[i:i + 50]}
+        assert h.redact(values, h.redact(names_go, span)) == h.redact(one, span)
+    # the model is not vacuous: without the key-name processor, secret-named keys keep their values
+    span = {"app.password": "hunter2", "db.token": "t0ken-value"}
+    assert h.redact(values, span) == span != h.redact(one, span)
+
+
 @pytest.mark.parametrize("name", h.STANDALONE)
 def test_redaction_keeps_every_contract_attribute_and_masks_raw_keys(name):
     cfg = h.load_config(name)
-    (rcfg,) = h.redaction_configs(cfg).values()
-    assert rcfg["allow_all_keys"] is True, "allowed_keys is fail-closed"
+    (rcfg,) = [r for r in _redaction_chain(cfg) if r.get("blocked_values")]
+    assert all(r["allow_all_keys"] is True for r in _redaction_chain(cfg)), "allowed_keys is fail-closed"
     assert contract.KEY_FINGERPRINT in rcfg["ignored_keys"]
     assert contract.KEY_HINT not in rcfg.get("ignored_keys", []), "the hint stays value-checked"
     for attr in h.CONTRACT_ATTRIBUTES | h.RESOURCE_ATTRIBUTES:
-        assert not any(re.search(p, attr) for p in rcfg["blocked_key_patterns"]), attr
+        assert not any(re.search(p, attr) for p in _key_patterns(cfg)), attr
     span = {
         contract.KEY_FINGERPRINT: FINGERPRINT,
         contract.KEY_HINT: HINTS[0],
@@ -670,7 +709,9 @@ def test_redaction_keeps_every_contract_attribute_and_masks_raw_keys(name):
         "http.request.header.x-custom": [SECRETS[4]],
         "llm.prompt": "use Authorization: " + SECRETS[5],
     }
-    out = h.redact(rcfg, span)
+    out = span
+    for r in _redaction_chain(cfg):
+        out = h.redact(r, out)
     for key in span:
         if key in h.CONTRACT_ATTRIBUTES:
             assert out[key] == span[key], key
