@@ -10,6 +10,7 @@ import random
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -581,3 +582,25 @@ def test_parallel_only_for_large_plain_files(tmp_path):
     assert R._parallel(path, 2, 60.0, 1024, path.stat().st_size + 1) is None
     assert R._parallel(gz, 2, 60.0, 1024, 0) is None
     assert R._parallel(path, 2, 60.0, 1024, path.stat().st_size) is not None
+
+
+def test_parallel_read_is_not_chosen_by_default_in_a_threaded_process(tmp_path, monkeypatch):
+    """A fork copies locks other threads hold: with threads running, the default is one pass."""
+    from otel_openai_scopes.tools import report as R
+
+    path = tmp_path / "t.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in [{}]) + "\n")
+    calls: list[int] = []
+    monkeypatch.setattr(R, "_parallel", lambda p, n, *a: calls.append(n))
+    monkeypatch.setattr(R, "_cpus", lambda: 2)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        R.analyze_files([path], parallel_min_bytes=0)
+    finally:
+        stop.set()
+        worker.join()
+    assert calls == []
+    R.analyze_files([path], parallel_min_bytes=0)
+    assert calls == [2]

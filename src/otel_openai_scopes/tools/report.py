@@ -23,6 +23,7 @@ import json
 import math
 import os
 import pickle
+import threading
 from bisect import bisect_right, insort
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -696,15 +697,19 @@ def analyze_files(paths: Sequence[str | Path], gap_seconds: float = 60.0,
     cannot be opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``.
 
     One plain (not gzip) file of ``parallel_min_bytes`` or more is cut at line boundaries into ``workers``
-    byte ranges (default: 2 when 2 CPUs are usable) decoded by forked processes; their states merge into
-    exactly what one pass gives (:meth:`Analysis.merge`), else the file is read in one pass after all."""
+    byte ranges (default: 2 when 2 CPUs are usable and this process runs one thread, since a fork could copy
+    a lock another thread holds) decoded by forked processes; their states merge into exactly what one pass
+    gives (:meth:`Analysis.merge`), else the file is read in one pass after all."""
     # The stream allocates millions of short-lived containers and creates no cycles: the cyclic collector
     # would only rescan them (a third of the run time), so it pauses for the pass.
     collecting = gc.isenabled()
     gc.disable()
     try:
         analysis = None
-        n = min(2, _cpus()) if workers is None else workers
+        if workers is None:
+            n = min(2, _cpus()) if threading.active_count() == 1 else 1
+        else:
+            n = workers
         if n > 1 and len(paths) == 1 and hasattr(os, "fork"):
             analysis = _parallel(Path(paths[0]), n, gap_seconds, max_buckets, parallel_min_bytes)
         if analysis is None:
