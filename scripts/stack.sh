@@ -114,12 +114,24 @@ cmd_build() {
 
 # ---------------------------------------------------------------------------------------------------- run
 
-free_ports() {  # $1 = how many distinct free loopback ports
+free_ports() {  # $1 = how many distinct free loopback ports, below the kernel's ephemeral range
+  # (a bind(0) port comes from that range, which outgoing connections draw from too: one could take it
+  # before the server binds it)
   python3 - "$1" <<'EOF'
-import socket, sys
+import random, socket, sys
+try:
+    low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+except (OSError, ValueError, IndexError):
+    low = 32768
 socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); socks.append(s)
+while len(socks) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randint(10000, max(low - 1, 11000))))
+    except OSError:
+        s.close()
+        continue
+    socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 EOF
 }

@@ -50,6 +50,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -155,10 +156,37 @@ def require_binaries(*names: str) -> Binaries:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+_HANDED_OUT: set[int] = set()
+_PORTS = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port free now, below the kernel's ephemeral range and never handed out before in this
+    process. A port from bind(0) comes from the ephemeral range, which outgoing connections draw from too:
+    between our check and the server's own bind, the app's or a Collector's exporter socket can take it
+    (CI saw "bind: address already in use" that way)."""
+    low, _ = _ephemeral_range()
+    top = max(low - 1, 11000)
+    for _ in range(1000):
+        port = _PORTS.randint(10000, top)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError("no free loopback port below the ephemeral range")
 
 
 def http_get(url: str, timeout: float = 5.0) -> bytes:
