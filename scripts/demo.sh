@@ -7,9 +7,12 @@
 #       then print the Jaeger search and Prometheus alert URLs. Stop the stack with: bash scripts/stack.sh down
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/otel-openai-scopes ]; then
+if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
   .venv/bin/pip install -q --upgrade pip
+fi
+# (re)install when the command or a dependency added since the venv was made is missing
+if [ ! -x .venv/bin/otel-openai-scopes ] || ! .venv/bin/python -c 'import msgspec, rich, typer, yaml' 2>/dev/null; then
   .venv/bin/pip install -q -e '.[cli]'
 fi
 if [ "${1:-}" != "--stack" ]; then
