@@ -2,7 +2,7 @@
 # The shipped pipelines on a real Collector, Jaeger v2 and Prometheus, on this machine, without Docker.
 #
 #   bash scripts/stack.sh build    compile the Collector (collector-config/builder-config.yaml, core/contrib v0.161.0)
-#                                  and Jaeger v2 (cmd/jaeger v1.76.0 = Jaeger 2.13.0) from their Go modules into a
+#                                  and Jaeger v2 (cmd/jaeger v1.75.0 = Jaeger 2.12.0) from their Go modules into a
 #                                  cache outside the repo, install Debian's prometheus if missing (root + apt-get);
 #                                  a second run finds everything cached and only prints where it is
 #   bash scripts/stack.sh up       start the three on free 127.0.0.1 ports (base.yaml + jaeger.yaml + stack/loopback.yaml),
@@ -21,7 +21,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CFG=$ROOT/collector-config
 OTELCOL_VERSION=0.161.0
-JAEGER_VERSION=1.76.0
+JAEGER_VERSION=1.75.0
 CACHE_ROOT=${OTEL_OPENAI_SCOPES_CACHE:-$HOME/.cache/otel-openai-scopes}
 CACHE=$CACHE_ROOT/stack
 HASH=$(sha256sum "$CFG/builder-config.yaml" | cut -c1-12)
@@ -66,7 +66,7 @@ build_jaeger() {
   echo "== building Jaeger v2 (github.com/jaegertracing/jaeger/cmd/jaeger v$JAEGER_VERSION; first time: several minutes)"
   local work
   work=$(mktemp -d "$CACHE/jaeger-build.XXXXXX")
-  # `go install ...@v1.76.0` refuses the module's replace directives; a throwaway module that requires it works.
+  # `go install ...@v1.75.0` refuses the module's replace directives; a throwaway module that requires it works.
   (cd "$work" && go mod init jaegerbuild >/dev/null 2>&1 \
      && go get -tool "github.com/jaegertracing/jaeger/cmd/jaeger@v$JAEGER_VERSION" \
      && go build -o "$work/jaeger" github.com/jaegertracing/jaeger/cmd/jaeger) > "$work/build.log" 2>&1 \

@@ -72,7 +72,7 @@ BUILDER_CONFIG = CONFIG_DIR / "builder-config.yaml"
 LOOPBACK_OVERLAY = CONFIG_DIR / "stack" / "loopback.yaml"
 JAEGER_CONFIG = CONFIG_DIR / "stack" / "jaeger-v2.yaml"
 OTELCOL_VERSION = "0.161.0"
-JAEGER_VERSION = "1.76.0"
+JAEGER_VERSION = "1.75.0"
 OTELCOL_NAME = "otelcol-openai-scopes"
 
 _ENV_BINARIES = {

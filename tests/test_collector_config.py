@@ -914,8 +914,8 @@ def test_compose_stack_is_wired_to_these_configs():
     merged = h.merged("base.yaml", "jaeger.yaml")
     assert _required_env(merged) == set()
     jaeger_host = col["environment"]["JAEGER_OTLP_ENDPOINT"].split(":")[0]
-    # The image tags are the versions tests/test_stack.py runs: Jaeger 2.13.0 (= cmd/jaeger v1.76.0), Prometheus 2.42.0.
-    assert jaeger_host == "jaeger" and svc["jaeger"]["image"] == "jaegertracing/jaeger:2.13.0"
+    # The image tags are the versions tests/test_stack.py runs: Jaeger 2.12.0 (= cmd/jaeger v1.75.0), Prometheus 2.42.0.
+    assert jaeger_host == "jaeger" and svc["jaeger"]["image"] == "jaegertracing/jaeger:2.12.0"
     assert svc["prometheus"]["image"] == "prom/prometheus:v2.42.0"
     assert "16686:16686" in svc["jaeger"]["ports"]
     assert any("0.0.0.0:4317" in a for a in svc["jaeger"]["command"])

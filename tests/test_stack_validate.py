@@ -124,7 +124,7 @@ def test_jaeger_binary_is_the_v2_line():
     assert "jaeger_storage_exporter" in {e["name"] for e in doc["exporters"]}
     assert {"otlp"} <= {r["name"] for r in doc["receivers"]}
     go = shutil.which("go")
-    if go:  # the build info names the module version: v1.76.0 is Jaeger 2.13.0 (its CHANGELOG: "v1.76.0 / v2.13.0")
+    if go:  # the build info names the module version: v1.75.0 is Jaeger 2.12.0 (its CHANGELOG: "v1.75.0 / v2.12.0")
         info = subprocess.run([go, "version", "-m", str(bins.jaeger)], capture_output=True, text=True, timeout=60)
         assert re.search(r"^\s+mod\s+github\.com/jaegertracing/jaeger\s+v" + re.escape(stack.JAEGER_VERSION) + r"\s",
                          info.stdout, re.M), info.stdout[:500]
