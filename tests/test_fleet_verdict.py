@@ -27,19 +27,19 @@ ALERT = "OpenAIScopeErrorPlatformSide"
 # (collector-config/alerts/prometheus-rules.test.yaml) must notice every one.
 FLEET_RULE_MUTATIONS = {
     "success-means-no-error-type": ('{error_type=""}', "{}"),
-    "same-endpoint-join": ("and on (openai_api_key_fingerprint, server_address, http_request_method, url_template)",
-                           "and on (openai_api_key_fingerprint, server_address)"),
-    "same-method-join": ("and on (openai_api_key_fingerprint, server_address, http_request_method, url_template)",
-                         "and on (openai_api_key_fingerprint, server_address, url_template)"),
+    "same-endpoint-join": ("and on (openai_key_fingerprint, server_address, http_request_method, url_template)",
+                           "and on (openai_key_fingerprint, server_address)"),
+    "same-method-join": ("and on (openai_key_fingerprint, server_address, http_request_method, url_template)",
+                         "and on (openai_key_fingerprint, server_address, url_template)"),
     "client-mutated-excluded": ('!~"_other|none",openai_scope_error_diagnosis!="client_mutated"}[10m]',
                                 '!~"_other|none"}[10m]'),
     "overflow-fingerprint-excluded": ('!~"_other|none",openai_scope_error_diagnosis!="client_mutated"}[10m]',
                                       '!~"none",openai_scope_error_diagnosis!="client_mutated"}[10m]'),
     "new-error-series-branch": ("unless\n                  openai_client_scope_errors_total{"
-                                'openai_api_key_fingerprint!~"_other|none",'
+                                'openai_key_fingerprint!~"_other|none",'
                                 'openai_scope_error_diagnosis!="client_mutated"} offset 10m',
                                 "and\n                  openai_client_scope_errors_total{"
-                                'openai_api_key_fingerprint!~"_other|none",'
+                                'openai_key_fingerprint!~"_other|none",'
                                 'openai_scope_error_diagnosis!="client_mutated"} offset 10m'),
     "new-success-series-branch": ('unless\n                  openai_client_requests_total{error_type=""} offset 1h',
                                   'and\n                  openai_client_requests_total{error_type=""} offset 1h'),
@@ -68,7 +68,7 @@ RUNS_TEMPLATE = "/v1/threads/{thread_id}/runs"
 
 def _alerts_for(prom: stack.Prometheus, fp: str, state: str | None = None) -> list[dict]:
     return [a for a in prom.alerts() if a["labels"].get("alertname") == ALERT
-            and a["labels"].get("openai_api_key_fingerprint") == fp and (state is None or a["state"] == state)]
+            and a["labels"].get("openai_key_fingerprint") == fp and (state is None or a["state"] == state)]
 
 
 def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_everywhere(tmp_path):
@@ -96,22 +96,22 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
                 return a
 
             app("app-1"), app("app-2")
-            ok = (f'openai_client_requests_total{{openai_api_key_fingerprint="{fp_shared}",'
+            ok = (f'openai_client_requests_total{{openai_key_fingerprint="{fp_shared}",'
                   f'url_template="{RUNS_TEMPLATE}",error_type=""}}')
             stack.wait_until(lambda: {r["metric"]["instance"] for r in prom.query(ok)} == {"app-1", "app-2"},
                              timeout=60, what="successes of app-1 and app-2 in Prometheus")
             # The restricted key has failed long enough everywhere to be judged, and nothing fires for it.
             stack.wait_until(lambda: prom.value(
-                f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_restricted}",'
+                f'openai_client_scope_errors_total{{openai_key_fingerprint="{fp_restricted}",'
                 f'openai_scope_error_diagnosis="never_granted"}}') > 0, timeout=30, what="restricted key errors")
 
             fake.lose_scope(shared, fh.THREADS_READ, duration=600)  # the platform flap begins
             stack.wait_until(lambda: prom.value(
-                f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_shared}",instance="app-1"}}') > 0,
+                f'openai_client_scope_errors_total{{openai_key_fingerprint="{fp_shared}",instance="app-1"}}') > 0,
                 timeout=30, what="app-1 failing")
             app("app-3")  # starts in the middle of the flap
             stack.wait_until(lambda: prom.value(
-                f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_shared}",instance="app-3",'
+                f'openai_client_scope_errors_total{{openai_key_fingerprint="{fp_shared}",instance="app-3",'
                 f'openai_scope_error_diagnosis="never_granted"}}') > 0, timeout=30, what="app-3 never_granted")
 
             firing = stack.wait_until(lambda: _alerts_for(prom, fp_shared, "firing"), timeout=60,
@@ -126,22 +126,22 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
             narrowed = fh.shipped_expr(ALERT).replace('openai_scope_error_diagnosis!="client_mutated"}',
                                                       'openai_scope_error_diagnosis!="client_mutated",instance="app-3"}')
             assert narrowed.count('instance="app-3"') == 3
-            assert {r["metric"]["openai_api_key_fingerprint"] for r in prom.query(narrowed)} == {fp_shared}
+            assert {r["metric"]["openai_key_fingerprint"] for r in prom.query(narrowed)} == {fp_shared}
             assert prom.query(ok.replace('error_type=""', 'error_type="",instance="app-3"')) == []
 
             # Restricted on that endpoint everywhere: never pending, never firing, although it works on
             # /v1/models and fails in all three processes.
             assert _alerts_for(prom, fp_restricted) == []
-            assert prom.value(f'openai_client_requests_total{{openai_api_key_fingerprint="{fp_restricted}",'
+            assert prom.value(f'openai_client_requests_total{{openai_key_fingerprint="{fp_restricted}",'
                               f'url_template="/v1/models",error_type=""}}') > 0
             assert {r["metric"]["instance"] for r in prom.query(
-                f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_restricted}"}}')} \
+                f'openai_client_scope_errors_total{{openai_key_fingerprint="{fp_restricted}"}}')} \
                 == {"app-1", "app-2", "app-3"}
 
             # app-3's own live verdict for the shared key: only unknown / never_granted, in its spans and
             # in the series it exported.
             diags = {r["metric"]["openai_scope_error_diagnosis"] for r in prom.query(
-                f'openai_client_scope_errors_total{{openai_api_key_fingerprint="{fp_shared}",instance="app-3"}}')}
+                f'openai_client_scope_errors_total{{openai_key_fingerprint="{fp_shared}",instance="app-3"}}')}
             assert diags <= {A.DIAGNOSIS_UNKNOWN, A.DIAGNOSIS_NEVER_GRANTED} and A.DIAGNOSIS_NEVER_GRANTED in diags
             summaries = {a.plan.instance: a.stop() for a in apps}
             s3 = summaries["app-3"]

@@ -116,7 +116,7 @@ def test_no_key_piece_in_any_exported_byte(fake, tmp_path, caplog):
     ours = "\n".join(r.getMessage() + " " + repr(r.__dict__) for r in caplog.records
                      if r.name.startswith("otel_openai_scopes"))
     haystack = "\n".join([exported, console.getvalue(), metrics.to_json(), ours])
-    assert exported.count('"name"') > 20 and "openai.api_key.fingerprint" in exported
+    assert exported.count('"name"') > 20 and "openai.key.fingerprint" in exported
     assert "diagnosis" in ours  # the diagnosis transition log lines were produced and scanned
     for key in keys:
         assert leaked_pieces(key, haystack) == [], f"piece of key {key[:3]}... leaked"

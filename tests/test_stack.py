@@ -225,7 +225,7 @@ def scenario(real_stack):
                 time.sleep(0.2)
             main_fp = next(s for s in app.spans.get_finished_spans() if s.attributes.get(A.SCOPE_ERROR)) \
                 .attributes[A.KEY_FINGERPRINT]
-            sc.alerts["flap"] = _wait_firing(prom, SPIKE, 40, openai_api_key_fingerprint=main_fp, openai_scope=READ)
+            sc.alerts["flap"] = _wait_firing(prom, SPIKE, 40, openai_key_fingerprint=main_fp, openai_scope=READ)
             fake.windows.clear()  # the platform recovers
 
             # 3. app bug: a task swaps the shared client's key for the tenant's; the other client keeps working
@@ -303,14 +303,14 @@ def test_client_mutated_alert_fires_during_the_app_bug(scenario):
     hits = [a for a in alerts if a["labels"]["alertname"] == MUTATED and a["state"] == "firing"]
     assert hits, alerts
     tenant_fp = _fingerprint_of(scenario, A.DIAGNOSIS_CLIENT_MUTATED)
-    assert {a["labels"]["openai_api_key_fingerprint"] for a in hits} == {tenant_fp}
+    assert {a["labels"]["openai_key_fingerprint"] for a in hits} == {tenant_fp}
     assert all(a["labels"]["job"] == SERVICE and a["labels"]["openai_scope"] == READ for a in hits)
 
 
 def test_never_granted_alert_fires_for_the_restricted_key(scenario):
     hits = [a for a in scenario.alerts["never_granted"] if a["labels"]["alertname"] == NEVER and a["state"] == "firing"]
     restricted_fp = _fingerprint_of(scenario, A.DIAGNOSIS_NEVER_GRANTED)
-    assert {a["labels"]["openai_api_key_fingerprint"] for a in hits} == {restricted_fp}
+    assert {a["labels"]["openai_key_fingerprint"] for a in hits} == {restricted_fp}
 
 
 def test_spike_fires_for_a_burst_in_the_first_export_of_a_new_series(real_stack, scenario):
@@ -343,10 +343,10 @@ def test_spike_fires_for_a_burst_in_the_first_export_of_a_new_series(real_stack,
     stack.wait_until(lambda: prom.value(query) == 6, timeout=30, what="the burst in Prometheus")
     assert prom.value(f'sum(increase(openai_client_scope_errors_total{{job="{service}"}}[5m]))') == 0, \
         "the burst must arrive in the series' first sample (else this does not test the new-series term)"
-    (fp,) = {s["openai_api_key_fingerprint"] for s in prom.series(f'openai_client_scope_errors_total{{job="{service}"}}')}
-    alerts = _wait_firing(prom, SPIKE, 40, openai_api_key_fingerprint=fp, openai_scope=READ)
+    (fp,) = {s["openai_key_fingerprint"] for s in prom.series(f'openai_client_scope_errors_total{{job="{service}"}}')}
+    alerts = _wait_firing(prom, SPIKE, 40, openai_key_fingerprint=fp, openai_scope=READ)
     assert any(a["labels"]["alertname"] == SPIKE and a["state"] == "firing"
-               and a["labels"]["openai_api_key_fingerprint"] == fp for a in alerts), alerts
+               and a["labels"]["openai_key_fingerprint"] == fp for a in alerts), alerts
 
 
 def _fingerprint_of(sc: Scenario, diagnosis: str) -> str:

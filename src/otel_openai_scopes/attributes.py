@@ -38,9 +38,9 @@ SCOPE_ERROR: Final = "openai.scope_error"
 ERROR_CODE: Final = "openai.error.code"
 
 # --- credential (never the key itself) -----------------------------------------------------------
-KEY_FINGERPRINT: Final = "openai.api_key.fingerprint"
-KEY_KIND: Final = "openai.api_key.kind"
-KEY_HINT: Final = "openai.api_key.hint"
+KEY_FINGERPRINT: Final = "openai.key.fingerprint"
+KEY_KIND: Final = "openai.key.kind"
+KEY_HINT: Final = "openai.key.hint"
 ORGANIZATION: Final = "openai.organization"
 PROJECT: Final = "openai.project"
 RESPONSE_ORGANIZATION: Final = "openai.response.organization"
