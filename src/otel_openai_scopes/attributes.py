@@ -18,6 +18,8 @@ from opentelemetry.semconv.attributes.http_attributes import (
 )
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 
+from . import verdicts
+
 # --- standard (semantic conventions) -------------------------------------------------------------
 HTTP_METHOD: Final = HTTP_REQUEST_METHOD
 HTTP_STATUS: Final = HTTP_RESPONSE_STATUS_CODE
@@ -68,16 +70,12 @@ DIAGNOSIS_FAILING_CLIENTS: Final = "openai.scope_error.failing_clients"
 DIAGNOSIS_FAILING_KEYS: Final = "openai.scope_error.failing_keys"
 DIAGNOSIS_PREVIOUS: Final = "openai.scope_error.previous_diagnosis"
 
-DIAGNOSIS_CLIENT_MUTATED: Final = "client_mutated"
-DIAGNOSIS_SCOPE_FLAPPING: Final = "scope_flapping"
-DIAGNOSIS_NEVER_GRANTED: Final = "never_granted"
-DIAGNOSIS_UNKNOWN: Final = "unknown"
-DIAGNOSES: Final = (
-    DIAGNOSIS_CLIENT_MUTATED,
-    DIAGNOSIS_SCOPE_FLAPPING,
-    DIAGNOSIS_NEVER_GRANTED,
-    DIAGNOSIS_UNKNOWN,
-)
+# Values of DIAGNOSIS: defined in the verdict vocabulary (:mod:`.verdicts`); these aliases are for older callers.
+DIAGNOSIS_CLIENT_MUTATED: Final = verdicts.CLIENT_MUTATED
+DIAGNOSIS_SCOPE_FLAPPING: Final = verdicts.SCOPE_FLAPPING
+DIAGNOSIS_NEVER_GRANTED: Final = verdicts.NEVER_GRANTED
+DIAGNOSIS_UNKNOWN: Final = verdicts.UNKNOWN
+DIAGNOSES: Final = verdicts.ALL
 
 # --- span events ---------------------------------------------------------------------------------
 EVENT_ATTEMPT: Final = "openai.attempt"

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import attributes as A
+from .. import verdicts
 from .otlp_json import FileStats, SpanReader, SpanRecord, file_warnings, process_label, split_points
 from .terminal import widen_when_piped
 from .timegrid import DEFAULT_MAX_BUCKETS, Grid, Series
@@ -58,19 +59,9 @@ MAX_PROCESS_LANES = 1000
 MAX_KEYS = 1000
 OTHER = "(other)"
 
-VERDICT_COLOUR = {
-    A.DIAGNOSIS_SCOPE_FLAPPING: "#d35400",
-    A.DIAGNOSIS_CLIENT_MUTATED: "#8e44ad",
-    A.DIAGNOSIS_NEVER_GRANTED: "#c0392b",
-    A.DIAGNOSIS_UNKNOWN: "#7f8c8d",
-}
-OK_COLOUR = "#27ae60"
-VERDICT_MEANING = {
-    A.DIAGNOSIS_SCOPE_FLAPPING: "platform-side",
-    A.DIAGNOSIS_CLIENT_MUTATED: "your app (mutated client)",
-    A.DIAGNOSIS_NEVER_GRANTED: "configuration (key or role lacks the scope)",
-    A.DIAGNOSIS_UNKNOWN: "not enough evidence",
-}
+VERDICT_COLOUR = {v: m.colour for v, m in verdicts.MEANINGS.items()}
+OK_COLOUR = verdicts.OK_COLOUR
+VERDICT_MEANING = {v: m.legend for v, m in verdicts.MEANINGS.items()}
 
 
 # ---- lanes: one per key, process and client ------------------------------------------------------------
@@ -1220,7 +1211,7 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
     height = y + 30
     legend = "".join(
         f'<span class="lg"><i style="background:{VERDICT_COLOUR[d]}"></i>{d}: {_esc(VERDICT_MEANING[d])}</span>'
-        for d in A.DIAGNOSES)
+        for d in verdicts.ALL)
     legend += (f'<span class="lg"><i style="background:{OK_COLOUR}"></i>ok calls</span>'
                '<span class="lg"><b style="color:#8e44ad">&#9660;</b> client mutated</span>')
     rows = []
@@ -1232,7 +1223,7 @@ def render_html(analysis: Analysis, max_columns: int = 120) -> str:
                 ", ".join(w.scopes), w.errors, w.successes_same_key,
                 ", ".join(f"{c.id} ({c.origin})" for c in w.clients.values()),
                 f"{len(w.processes)}/{w.processes_seen}", ", ".join(r for _, r in w.request_ids))) + "</tr>")
-    verdicts = "".join(f"<li>{_esc(v)}</li>" for v in verdict_lines(analysis))
+    verdict_items = "".join(f"<li>{_esc(v)}</li>" for v in verdict_lines(analysis))
     warnings = "".join(f"<p class='warn'>{_esc(wn)}</p>" for wn in analysis.warnings)
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>OpenAI scope-error report</title>
 <style>body{{font-family:sans-serif;margin:1.5em;color:#222}}td,th{{border:1px solid #ccc;padding:4px 8px;
@@ -1255,7 +1246,7 @@ font-size:13px;vertical-align:top}}table{{border-collapse:collapse}}.section{{fo
 <h2>Windows</h2><table><tr><th>#</th><th>when (UTC)</th><th>fleet verdict</th><th>live verdicts</th><th>key</th>
 <th>scopes</th><th>errors</th><th>ok same key</th><th>clients (origin)</th><th>processes failing/seen</th>
 <th>request ids</th></tr>{''.join(rows)}</table>
-<h2>Diagnosis</h2><ul>{verdicts}</ul>
+<h2>Diagnosis</h2><ul>{verdict_items}</ul>
 <script>
 (function () {{
   var svg = document.getElementById("timeline");
