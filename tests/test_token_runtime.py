@@ -1,0 +1,255 @@
+"""Tokens through the real SDK against the fake server: one identity across refreshes, the token's own grant, and
+no claim value or token piece in any exported byte.
+
+Static JWTs run on both SDK ends; key providers (``api_key=callable``) on the SDKs that have them (3.x).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import logging
+import os
+import subprocess
+import sys
+
+import openai
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+from otel_openai_scopes import OpenAIScopesInstrumentor
+from otel_openai_scopes import attributes as A
+from otel_openai_scopes import verdicts as V
+from otel_openai_scopes.fingerprint import describe
+from otel_openai_scopes.tools.otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
+
+from token_helpers import claim_values, identity, make_jwt, refresh, segment_pieces
+
+THREAD = "thread_1"
+READ = "api.threads.read"
+ALL_SCOPES = [READ, "api.threads.write", "model.request", "api.model.request", "api.model.read", "model.read"]
+
+
+def _takes_key_provider() -> bool:
+    return "Callable" in str(inspect.signature(openai.OpenAI.__init__).parameters["api_key"].annotation)
+
+
+needs_key_provider = pytest.mark.skipif(not _takes_key_provider(),
+                                        reason=f"openai {openai.__version__} takes no api_key provider")
+
+
+def scope_error_spans(telemetry):
+    return [s for s in telemetry.spans() if s.attributes.get(A.SCOPE_ERROR)]
+
+
+class Minter:
+    """A key provider: a fresh token of one identity every ``every`` calls, each one known to the fake server
+    (granted ``scopes``; during a flap, losing ``READ`` with probability ``flap``)."""
+
+    def __init__(self, fake, claims, every: int = 1, scopes=ALL_SCOPES) -> None:
+        self.fake, self.claims, self.every, self.scopes = fake, claims, every, scopes
+        self.calls = 0
+        self.tokens: list[str] = []
+        self.flap = 0.0
+
+    def mint(self) -> str:
+        if self.calls % self.every == 0:
+            token = refresh(self.claims, len(self.tokens))
+            self.fake.grant(token, scopes=self.scopes)
+            if self.flap:
+                self.fake.lose_scope(token, READ, duration=600, probability=self.flap)
+            self.tokens.append(token)
+        self.calls += 1
+        return self.tokens[-1]
+
+    def start_flap(self, probability: float) -> None:
+        self.flap = probability
+        self.fake.lose_scope(self.tokens[-1], READ, duration=600, probability=probability)
+
+    def end_flap(self) -> None:
+        self.flap = 0.0
+        self.fake.windows.clear()
+
+    def __call__(self) -> str:
+        return self.mint()
+
+    async def async_call(self) -> str:
+        return self.mint()
+
+
+# ---- static tokens: both SDK ends ----------------------------------------------------------------
+def test_a_token_without_the_scope_is_diagnosed_at_its_first_failure(fake, instrumentor, telemetry, caplog):
+    claims = identity(scp=["model.request", "api.model.read", "model.read"])
+    token = make_jwt(claims)
+    fake.grant(token, scopes=["model.request", "api.model.read", "model.read"])
+    caplog.set_level(logging.INFO, logger="otel_openai_scopes.diagnosis")
+    c = openai.OpenAI(api_key=token, base_url=fake.base_url, max_retries=0)
+    c.models.list()
+    for _ in range(3):
+        with pytest.raises(openai.AuthenticationError):
+            c.beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert [s.attributes[A.DIAGNOSIS] for s in errors] == [V.TOKEN_LACKS_SCOPE] * 3
+    first = errors[0].attributes
+    assert first[A.SCOPE_GRANTED] == ("model.request", "api.model.read", "model.read") and first[A.KEY_KIND] == "user_token"
+    assert first[A.KEY_FINGERPRINT] == describe(token).fingerprint
+    lines = [r.getMessage() for r in caplog.records if V.TOKEN_LACKS_SCOPE in r.getMessage()]
+    assert len(lines) == 1 and "re-authorise" in lines[0] and READ in lines[0]
+    assert telemetry.metric_sum(A.METRIC_SCOPE_ERRORS, **{A.DIAGNOSIS: V.TOKEN_LACKS_SCOPE}) == 3
+
+
+def test_a_token_whose_grant_includes_the_scope_follows_its_history(fake, instrumentor, telemetry, caplog):
+    token = make_jwt(identity(scp=ALL_SCOPES))
+    fake.grant(token, scopes=["model.request"])  # the server disagrees with the token: role or platform
+    caplog.set_level(logging.INFO, logger="otel_openai_scopes.diagnosis")
+    c = openai.OpenAI(api_key=token, base_url=fake.base_url, max_retries=0)
+    for _ in range(3):
+        with pytest.raises(openai.AuthenticationError):
+            c.beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert [s.attributes[A.DIAGNOSIS] for s in errors] == [V.UNKNOWN, V.UNKNOWN, V.NEVER_GRANTED]
+    assert READ in errors[0].attributes[A.SCOPE_GRANTED]
+    assert any("grant" in r.getMessage() and READ in r.getMessage() for r in caplog.records
+               if V.NEVER_GRANTED in r.getMessage())
+
+
+def test_two_identities_are_told_apart_and_keys_are_unaffected(fake, instrumentor, telemetry):
+    alice, bob = identity(scp=ALL_SCOPES), identity(scp=ALL_SCOPES)
+    tokens = [refresh(alice, 0), refresh(alice, 1), refresh(bob, 0)]
+    for token in tokens:
+        fake.grant(token, scopes=ALL_SCOPES)
+    for token in tokens:
+        openai.OpenAI(api_key=token, base_url=fake.base_url, max_retries=0).models.list()
+    fps = [s.attributes[A.KEY_FINGERPRINT] for s in telemetry.spans()]
+    assert fps[0] == fps[1] != fps[2]
+    assert [s.attributes[A.KEY_HINT] for s in telemetry.spans()] == ["eyJ...#" + fp[:4] for fp in fps]
+
+
+# ---- key providers (openai 3.x) ------------------------------------------------------------------
+@needs_key_provider
+def test_one_fingerprint_across_refreshes_and_a_refresh_is_no_mutation(fake, instrumentor, telemetry):
+    minter = Minter(fake, identity(scp=ALL_SCOPES))
+    c = openai.OpenAI(api_key=minter, base_url=fake.base_url, max_retries=0)
+    for _ in range(12):
+        c.beta.threads.runs.list(THREAD)
+    assert len(set(minter.tokens)) >= 11  # at least 10 refreshes
+    spans = telemetry.spans()
+    assert len(spans) == 12
+    assert {s.attributes[A.KEY_FINGERPRINT] for s in spans} == {describe(minter.tokens[0]).fingerprint}
+    assert all(A.CLIENT_MUTATED not in s.attributes for s in spans)
+    assert {s.attributes[A.KEY_KIND] for s in spans} == {"user_token"}
+    fps = {p.attributes[A.KEY_FINGERPRINT] for p in telemetry.metric_points(A.METRIC_REQUESTS)}
+    assert len(fps) == 1  # one series, not one per refresh
+
+
+@needs_key_provider
+def test_async_key_provider_keeps_one_fingerprint(fake, instrumentor, telemetry):
+    minter = Minter(fake, identity(scp=ALL_SCOPES))
+
+    async def run():
+        c = openai.AsyncOpenAI(api_key=minter.async_call, base_url=fake.base_url, max_retries=0)
+        for _ in range(11):
+            await c.beta.threads.runs.list(THREAD)
+        await c.close()
+
+    asyncio.run(run())
+    spans = telemetry.spans()
+    assert len(set(minter.tokens)) == 11 and len(spans) == 11
+    assert len({s.attributes[A.KEY_FINGERPRINT] for s in spans}) == 1
+    assert all(A.CLIENT_MUTATED not in s.attributes for s in spans)
+
+
+@needs_key_provider
+def test_a_platform_flap_in_the_middle_of_refreshes_is_scope_flapping(fake, instrumentor, telemetry):
+    """A fresh token every 8 calls; the identity intermittently loses the scope in the middle: the history of the
+    identity survives each refresh, so the errors are platform-side, not never_granted."""
+    minter = Minter(fake, identity(scp=ALL_SCOPES), every=8)
+    c = openai.OpenAI(api_key=minter, base_url=fake.base_url, max_retries=0)
+    fake._rng.seed(7)
+    for i in range(120):
+        if i == 30:
+            minter.start_flap(0.5)
+        if i == 90:
+            minter.end_flap()
+        try:
+            c.beta.threads.runs.list(THREAD)
+        except openai.AuthenticationError:
+            pass
+    assert len(set(minter.tokens)) >= 14
+    labels = [s.attributes[A.DIAGNOSIS] for s in scope_error_spans(telemetry)]
+    committed = [label for label in labels if label != V.UNKNOWN]
+    assert len(labels) >= 15 and committed
+    assert committed.count(V.SCOPE_FLAPPING) >= 0.99 * len(committed), labels
+
+
+# ---- nothing of a token leaves the process -------------------------------------------------------
+def _token_scenarios(fake, minted, static, hostile):
+    c = openai.OpenAI(api_key=static, base_url=fake.base_url, max_retries=1, organization="org-x", project="proj_y")
+    c.models.list()
+    for _ in range(2):
+        with pytest.raises(openai.AuthenticationError):
+            c.beta.threads.runs.list(THREAD)  # the token lacks the scope
+    # A server (or proxy) that quotes the token's claims and the token back.
+    claims = hostile
+    fake.script("GET", "/models", 401, {"error": {"message": f"user {claims['email']} ({claims['sub']}, "
+                                                             f"{claims['name']}) of {claims['azp']} lacks scope; "
+                                                             f"token {static}. Missing scopes: model.read."}})
+    with pytest.raises(openai.AuthenticationError):
+        c.models.list()
+    if minted is not None:
+        p = openai.OpenAI(api_key=minted, base_url=fake.base_url, max_retries=0)
+        for _ in range(10):
+            p.models.list()
+        p.copy(organization="org-other").models.list()
+
+        async def run_async():
+            ac = openai.AsyncOpenAI(api_key=minted.async_call, base_url=fake.base_url)
+            await ac.models.list()
+            await ac.close()
+
+        asyncio.run(run_async())
+
+
+def test_no_claim_value_and_no_token_piece_in_any_exported_byte(fake, tmp_path, caplog):
+    user = identity(scp=["model.request", "api.model.read", "model.read"], nested={"account": "acct_" + "Zq9" * 5})
+    static = make_jwt(user)
+    fake.grant(static, scopes=["model.request", "api.model.read", "model.read"])
+    minter = Minter(fake, identity(scp=ALL_SCOPES)) if _takes_key_provider() else None
+    out = tmp_path / "telemetry.jsonl"
+    console = io.StringIO()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(OtlpJsonFileSpanExporter(out)))
+    tp.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=console)))
+    reader = InMemoryMetricReader()
+    mp = MeterProvider(metric_readers=[reader])
+    caplog.set_level(logging.DEBUG, logger="otel_openai_scopes")
+    inst = OpenAIScopesInstrumentor()
+    inst.instrument(tracer_provider=tp, meter_provider=mp)
+    try:
+        _token_scenarios(fake, minter, static, user)
+    finally:
+        inst.uninstrument()
+    metrics = reader.get_metrics_data()
+    OtlpJsonFileMetricExporter(out).export(metrics)
+    tp.shutdown()
+    exported = out.read_text(encoding="utf-8")
+    logs = "\n".join(r.getMessage() + " " + repr(r.__dict__) for r in caplog.records
+                     if r.name.startswith("otel_openai_scopes"))
+    cli = subprocess.run([sys.executable, "-m", "otel_openai_scopes.tools.cli", "report", str(out)],
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    fp_cli = subprocess.run([sys.executable, "-m", "otel_openai_scopes.tools.cli", "fingerprint", "--stdin"],
+                            input=static, capture_output=True, text=True, timeout=60)
+    haystack = "\n".join([exported, console.getvalue(), metrics.to_json(), logs, cli.stdout, cli.stderr,
+                          fp_cli.stdout, fp_cli.stderr])
+    assert V.TOKEN_LACKS_SCOPE in exported and A.SCOPE_GRANTED in exported and "user_token" in exported
+    assert "eyJ...#" in exported and describe(static).fingerprint in cli.stdout + fp_cli.stdout
+    tokens = [static, *(minter.tokens if minter else [])]
+    all_claims = [user, *([minter.claims] if minter else [])]
+    leaked = [v for claims in all_claims for v in claim_values(claims) if len(v) >= 8 and v in haystack]
+    assert not leaked
+    pieces = set().union(*(segment_pieces(t) for t in tokens))
+    assert not [p for p in pieces if p in haystack]
