@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 _ID_PREFIX = re.compile(
     r"^(?:thread|run|step|msg|asst|vs|vsfb|batch|ftjob|ft|ftckpt|resp|conv|item|fc|rs|cntr|cfile|eval|evalrun|"
@@ -116,7 +116,14 @@ def helper_of(headers: Any) -> str:
     return ""
 
 
-def operation_for(endpoint: Endpoint, helper: str = "", query: str = "") -> str:
+class Named(Protocol):
+    """Anything that carries an endpoint's operation (an :class:`Endpoint`, the recorder's cached endpoint)."""
+
+    @property
+    def operation(self) -> str: ...
+
+
+def operation_for(endpoint: Named, helper: str = "", query: str = "") -> str:
     """The SDK operation of one call: the endpoint's, told apart where the request says more.
 
     ``helper`` (from :func:`helper_of`): a stream or parse helper of the endpoint's operation

@@ -61,10 +61,10 @@ def preferred_operation(calls: Sequence[SdkCall], current: str = "") -> str:
     """The operation a row is labelled with: its current name while the SDK still has it; otherwise the first plain
     call in the SDK's order (no query such as ``?beta=true``, not a ``beta.`` alias of a GA name it also has).
     Helpers that share the endpoint (``runs.stream``) are told apart at run time by :func:`operation_for`."""
-    names = [c.operation for c in calls]
+    names = [c.operation for c in calls if not c.operation.startswith("lib:")]  # helpers' modules are not names
     if current in names:
         return current
-    plain = [op for op in (c.operation for c in calls if not c.query)
+    plain = [op for op in (c.operation for c in calls if not c.query and not c.operation.startswith("lib:"))
              if not (op.startswith("beta.") and op[len("beta."):] in names)]
     return (plain or names or [""])[0]
 

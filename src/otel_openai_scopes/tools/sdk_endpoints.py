@@ -35,8 +35,9 @@ HELPER_HEADERS = ("X-Stainless-Helper-Method", "X-Stainless-Stream-Helper", "X-S
 
 @dataclass(frozen=True)
 class SdkCall:
-    """One call site: ``operation`` (``beta.threads.runs.list``) sends ``method`` to ``template`` (relative to the
-    API base, ``{name}`` placeholders) with ``query`` (``beta=true``, or empty) in the path string."""
+    """One call site: ``operation`` (``beta.threads.runs.list``, or ``lib:<module>.<function>`` for a helper module)
+    sends ``method`` to ``template`` (relative to the API base, ``{name}`` placeholders) with ``query``
+    (``beta=true``, or empty) in the path string."""
 
     method: str
     template: str
@@ -108,8 +109,9 @@ def _template_of(node: ast.expr) -> str | None:
     return None
 
 
-def _calls_in(func: ast.AST) -> Iterator[tuple[str, ast.Call]]:
-    """(shortcut name, call) for each request a function body makes, directly or through ``partial``."""
+def _calls_in(func: ast.AST, receivers: tuple[str, ...] = ("self",)) -> Iterator[tuple[str, ast.Call]]:
+    """(shortcut name, call) for each request a function body makes on a resource named in ``receivers``,
+    directly or through ``partial``."""
     for node in ast.walk(func):
         if not isinstance(node, ast.Call):
             continue
@@ -118,7 +120,7 @@ def _calls_in(func: ast.AST) -> Iterator[tuple[str, ast.Call]]:
         if getattr(target, "id", getattr(target, "attr", "")) == "partial" and args:
             target, args = args[0], args[1:]
         if isinstance(target, ast.Attribute) and target.attr in _SHORTCUTS and \
-                isinstance(target.value, ast.Name) and target.value.id == "self":
+                isinstance(target.value, ast.Name) and target.value.id in receivers:
             yield target.attr, ast.Call(func=target, args=list(args), keywords=node.keywords)
 
 
@@ -163,6 +165,31 @@ def _methods(cls: type, resource_base: type, unreadable: list[str], dotted: str
             if isinstance(func, ast.FunctionDef) and not func.name.startswith("_") and func.name not in overridden:
                 yield func.name, func
         overridden |= defined
+
+
+def _lib_calls(package_dir: str, unreadable: list[str]) -> Iterator[SdkCall]:
+    """Requests the SDK's helper modules (``openai/lib``) make on the resource they are given: they share the
+    resources' endpoints today; listed so that an endpoint only a helper calls is not missed. Named
+    ``lib:<module>.<function>``."""
+    import pathlib
+
+    root = pathlib.Path(package_dir)
+    for path in sorted((root / "lib").rglob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if "._post(" not in text and "._get(" not in text and "._delete(" not in text:
+            continue
+        module = ".".join(path.relative_to(root / "lib").with_suffix("").parts)
+        for func in ast.walk(ast.parse(text)):
+            if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for shortcut, call in _calls_in(func, ("self", "resource")):
+                where = f"lib:{module}.{func.name}"
+                raw = _template_of(call.args[0]) if call.args else None
+                if raw is None:
+                    unreadable.append(where)
+                    continue
+                template, query = _normalise(raw)
+                yield SdkCall(_method_of(shortcut, call), template, where, query)
 
 
 def _helper_values(package_dir: str) -> Iterator[tuple[str, str]]:
@@ -210,6 +237,7 @@ def scan() -> SdkScan:
                 calls.append(SdkCall(_method_of(shortcut, call), template, operation, query))
     version = str(getattr(openai, "__version__", "") or "")
     package_dir = str(getattr(openai, "__path__", [""])[0])
+    calls.extend(_lib_calls(package_dir, unreadable))
     return SdkScan(version, tuple(calls), frozenset(methods), tuple(sorted(_helper_values(package_dir))),
                    tuple(unreadable))
 
