@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from otel_openai_scopes import attributes as contract
+from otel_openai_scopes import verdicts
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -473,14 +474,14 @@ def test_rule_unit_tests_fire_and_stay_quiet_for_every_alert_with_contract_label
             assert name in series_names, name
             assert set(labels) <= h.PROM_LABELS, set(labels) - h.PROM_LABELS
             if h.prom_label_name(contract.DIAGNOSIS) in labels:
-                assert labels[h.prom_label_name(contract.DIAGNOSIS)] in contract.DIAGNOSES
+                assert labels[h.prom_label_name(contract.DIAGNOSIS)] in verdicts.MEANINGS
             fp = labels.get(h.prom_label_name(contract.KEY_FINGERPRINT))
             if fp is not None:
                 assert fp == contract.FINGERPRINT_OVERFLOW or re.fullmatch(r"[0-9a-f]{16}", fp)
         for case in test.get("alert_rule_test", []):
             (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
             for alert in case.get("exp_alerts") or []:
-                assert set(alert["exp_labels"]) - {"severity"} <= h.PROM_LABELS
+                assert set(alert["exp_labels"]) - {"severity", "verdict", "cause"} <= h.PROM_LABELS
     alerts = {r["alert"] for r in _rules()}
     assert alerts <= firing, alerts - firing
     assert alerts <= quiet, alerts - quiet
@@ -506,8 +507,8 @@ def test_promtool_test_rules():
     (">= 5\n", ">= 50\n"),  # spike floor: the 30-in-5m burst would no longer fire
     ("unless\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m",
      "and\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m"),
-    (") >= 3\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: \"Scope {{ $labels.openai_scope }} failing in",
-     ") >= 4\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: \"Scope {{ $labels.openai_scope }} failing in"),
+    ("sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n            ) >= 3\n",
+     "sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n            ) >= 4\n"),
     # the spike's new-series term: a burst in the first export of a new series would go unseen
     ("((openai_client_scope_errors_total unless openai_client_scope_errors_total offset 5m) or increase(openai_client_scope_errors_total[5m])) >= 5",
      "(increase(openai_client_scope_errors_total[5m])) >= 5"),
@@ -863,8 +864,8 @@ def test_honeycomb_slo_and_its_sli():
 def test_every_alert_has_a_runbook_section():
     anchors = h.markdown_anchors(h.ALERTS_DIR / "RUNBOOK.md")
     for rule in _rules():
-        url = rule["annotations"]["runbook_url"]
-        assert url.startswith("collector-config/alerts/RUNBOOK.md#")
+        url = rule["annotations"]["runbook_url"]  # base URL: the external label openai_scopes_runbook_url
+        assert url.startswith("{{ $externalLabels.openai_scopes_runbook_url }}#")
         assert url.split("#", 1)[1] == rule["alert"].lower() and rule["alert"].lower() in anchors
     for name in [*TRIGGERS, "slo-scope-ok.json"]:
         desc = json.loads((h.HONEYCOMB_DIR / name).read_text())["description"]
