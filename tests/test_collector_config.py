@@ -584,7 +584,8 @@ def test_redaction_patterns_stay_in_the_re2_python_subset():
                 re.compile(p)
 
 
-@pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml", "k8s/gateway-collector.yaml"])
+@pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml", "k8s/gateway-collector-otlp.yaml",
+                                  "k8s/gateway-collector-jaeger.yaml"])
 def test_anomaly_log_is_one_line_per_batch_unless_detailed_is_asked_for(name):
     """A detailed dump per scope-error batch is not sampled away under load (benchmarks/README.md)."""
     text = (h.CONFIG_DIR / name).read_text()
@@ -961,7 +962,7 @@ def test_operator_manifests_are_up_to_date():
 
 def test_operator_manifests_embed_valid_configs():
     agent = h.load_yaml(h.K8S_DIR / "agent-collector.yaml")
-    gateway = h.load_yaml(h.K8S_DIR / "gateway-collector.yaml")
+    gateway = h.load_yaml(h.K8S_DIR / "gateway-collector-otlp.yaml")  # each overlay: tests/test_fleet_k8s.py
     for cr in (agent, gateway):
         assert cr["apiVersion"] == "opentelemetry.io/v1beta1" and cr["kind"] == "OpenTelemetryCollector"
         assert cr["spec"]["image"].endswith(":" + h.TARGET_VERSION)
