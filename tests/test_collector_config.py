@@ -419,6 +419,12 @@ def test_promql_extractor():
     assert labels == {"a", "b", "c", "d", "e"}
 
 
+#: Metric labels decided for the SDK's metrics (BRIEF decision 3, issue 14): organization and project as sent,
+#: and the key hint. The rules join on them; a no-op once attributes.METRIC_ATTRIBUTES carries them.
+RULE_LABELS = h.PROM_LABELS | {h.prom_label_name(a) for a in (contract.ORGANIZATION, contract.PROJECT,
+                                                              contract.KEY_HINT)}
+
+
 def _rules() -> list[dict]:
     doc = h.load_yaml(h.ALERTS_DIR / "prometheus-rules.yaml")
     return [r for g in doc["groups"] for r in g["rules"]]
@@ -430,7 +436,7 @@ def test_rules_use_translated_contract_names_only():
     for rule in _rules():
         metrics, labels = h.promql_names(rule["expr"])
         assert metrics and metrics <= set(series), (rule["alert"], metrics - set(series))
-        assert labels <= h.PROM_LABELS, (rule["alert"], labels - h.PROM_LABELS)
+        assert labels <= RULE_LABELS, (rule["alert"], labels - RULE_LABELS)
         used_metrics |= metrics
         grouped = {lab for m in h._GROUPING.finditer(rule["expr"]) if m.group(1) == "by"
                    for lab in (x.strip() for x in m.group(2).split(","))}
@@ -472,7 +478,7 @@ def test_rule_unit_tests_fire_and_stay_quiet_for_every_alert_with_contract_label
         for s in test["input_series"]:
             name, labels = h.parse_series(s["series"])
             assert name in series_names, name
-            assert set(labels) <= h.PROM_LABELS, set(labels) - h.PROM_LABELS
+            assert set(labels) <= RULE_LABELS, set(labels) - RULE_LABELS
             if h.prom_label_name(contract.DIAGNOSIS) in labels:
                 assert labels[h.prom_label_name(contract.DIAGNOSIS)] in verdicts.MEANINGS
             fp = labels.get(h.prom_label_name(contract.KEY_FINGERPRINT))
@@ -481,7 +487,7 @@ def test_rule_unit_tests_fire_and_stay_quiet_for_every_alert_with_contract_label
         for case in test.get("alert_rule_test", []):
             (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
             for alert in case.get("exp_alerts") or []:
-                assert set(alert["exp_labels"]) - {"severity", "verdict", "cause"} <= h.PROM_LABELS
+                assert set(alert["exp_labels"]) - {"severity", "verdict", "cause"} <= RULE_LABELS
     alerts = {r["alert"] for r in _rules()}
     assert alerts <= firing, alerts - firing
     assert alerts <= quiet, alerts - quiet
