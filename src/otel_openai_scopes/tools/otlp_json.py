@@ -1,6 +1,6 @@
 """OTLP JSON lines: the format the Collector's ``file`` exporter writes, written and read here.
 
-Writing: spans through :class:`~otel_openai_scopes.tools.otlp_file.OpenAIScopesFileSpanExporter` (also the
+Writing: spans through :class:`~otel_openai_scopes.exporter.OpenAIScopesFileSpanExporter` (also the
 ``openai_scopes_file`` entry point), metrics through :class:`OtlpJsonFileMetricExporter` (the demo's).
 
 Reading (:class:`SpanReader`): plain or gzip files, one ``{"resourceSpans": [...]}`` document per line,
@@ -26,7 +26,7 @@ from typing import IO, Any, Optional, Union
 import msgspec
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
-from .otlp_file import AppendOnlyFile, OpenAIScopesFileSpanExporter
+from ..exporter import AppendOnlyFile, OpenAIScopesFileSpanExporter
 
 # The demo's and tests' name for the span exporter.
 OtlpJsonFileSpanExporter = OpenAIScopesFileSpanExporter
@@ -61,7 +61,7 @@ class OtlpJsonFileMetricExporter(MetricExporter):
         from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped,unused-ignore]
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
-        from .otlp_file import dumps_line
+        from ..exporter import dumps_line
 
         self._out.write_line(dumps_line(_hex_ids(MessageToDict(encode_metrics(metrics_data)))))
         return MetricExportResult.SUCCESS
