@@ -187,6 +187,12 @@ def mask_credentials(text: str, *secrets: str | None) -> str:
     return text
 
 
+def looks_like_credential(text: str) -> bool:
+    """Whether ``text`` holds anything :func:`mask_credentials` masks without being told a credential (a key, a
+    bearer token, a JWT, a long opaque or hex token, ``api key: ...``)."""
+    return _PATTERNS.search(text) is not None or _KEY_PROVIDED.search(text) is not None
+
+
 def mask_value(value: str, *secrets: str | None, limit: int = 128) -> str:
     """A header or field value, masked like a message and bounded to ``limit`` characters; control characters
     and lone surrogates replaced."""
