@@ -222,6 +222,8 @@ def test_claim_values_are_kept_for_masking_and_never_shown():
     cred = describe(make_jwt(user))
     assert set(cred.private) >= {user["sub"], user["email"], user["azp"], user["nested"]["account"]}
     assert "model.request" not in cred.private  # the grant is exported; it must not be masked
+    with_ids = describe(make_jwt(identity(org_id="org-" + rand(24), auth={"project_id": "proj_" + rand(24)})))
+    assert not [v for v in with_ids.private if v.startswith(("org-", "proj_"))]  # sent as headers anyway
     assert not any(v in repr(cred) for v in cred.private)
     crowded = {**{f"x{i}": rand(12) for i in range(40)}, **identity()}  # personal claims come last in the JSON
     kept = describe(make_jwt(crowded)).private

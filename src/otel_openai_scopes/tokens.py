@@ -49,6 +49,9 @@ _EXCHANGE_GRANT: Final = "token-exchange"
 _GRANT_CLAIMS: Final = ("gty", "grant_type")
 
 _MAX_SCOPE_STRING: Final = MAX_SCOPE_ENTRIES * 80
+#: Organization and project ids: not personal, and sent as headers anyway (masking them would hide the context
+#: the diagnosis names).
+_CONTEXT_ID = re.compile(r"(?:org|proj)[-_][A-Za-z0-9]{1,64}")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
@@ -223,7 +226,7 @@ def _exchanged(payload: dict[str, Any]) -> bool:
 
 def _private_values(payload: dict[str, Any]) -> tuple[str, ...]:
     """String claim values long enough to mask, the personal ones first, then the rest breadth-first (not the
-    scope claims: those are exported as the grant)."""
+    scope claims, exported as the grant, nor organization and project ids)."""
     first = [payload[name] for name in _PERSONAL_CLAIMS if name in payload]
     queue = deque(first + [v for k, v in payload.items() if k not in SCOPE_CLAIMS and k not in _PERSONAL_CLAIMS])
     out: list[str] = []
@@ -232,7 +235,8 @@ def _private_values(payload: dict[str, Any]) -> tuple[str, ...]:
         value = queue.popleft()
         seen += 1
         if isinstance(value, str):
-            if len(value) >= MIN_PRIVATE_CHARS and value[:MAX_PRIVATE_CHARS] not in out:
+            if len(value) >= MIN_PRIVATE_CHARS and value[:MAX_PRIVATE_CHARS] not in out and \
+                    _CONTEXT_ID.fullmatch(value) is None:
                 out.append(value[:MAX_PRIVATE_CHARS])
         elif isinstance(value, dict):
             queue.extend(v for k, v in value.items() if k not in SCOPE_CLAIMS)
