@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 
 import openai
 import pytest
@@ -25,9 +26,10 @@ from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.fingerprint import describe
+from otel_openai_scopes.tools.fake_server import Identity, workload_identity
 from otel_openai_scopes.tools.otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
 
-from token_helpers import claim_values, identity, make_jwt, refresh, segment_pieces
+from token_helpers import claim_values, identity, make_jwt, rand, refresh, segment_pieces
 
 THREAD = "thread_1"
 READ = "api.threads.read"
@@ -47,32 +49,21 @@ def scope_error_spans(telemetry):
 
 
 class Minter:
-    """A key provider: a fresh token of one identity every ``every`` calls, each one known to the fake server
-    (granted ``scopes``; during a flap, losing ``READ`` with probability ``flap``)."""
+    """A key provider: a fresh token of one identity every ``every`` calls (new issue time, expiry, token id and
+    signature; the same issuer, subject and client). The fake server holds a token to the scopes its claims list,
+    and scope-loss windows name the identity, so a flap follows it across refreshes."""
 
-    def __init__(self, fake, claims, every: int = 1, scopes=ALL_SCOPES) -> None:
-        self.fake, self.claims, self.every, self.scopes = fake, claims, every, scopes
+    def __init__(self, claims, every: int = 1) -> None:
+        self.claims, self.every = claims, every
         self.calls = 0
         self.tokens: list[str] = []
-        self.flap = 0.0
+        self.identity = Identity(claims["sub"], claims["iss"], claims["azp"])
 
     def mint(self) -> str:
         if self.calls % self.every == 0:
-            token = refresh(self.claims, len(self.tokens))
-            self.fake.grant(token, scopes=self.scopes)
-            if self.flap:
-                self.fake.lose_scope(token, READ, duration=600, probability=self.flap)
-            self.tokens.append(token)
+            self.tokens.append(refresh(self.claims, len(self.tokens)))
         self.calls += 1
         return self.tokens[-1]
-
-    def start_flap(self, probability: float) -> None:
-        self.flap = probability
-        self.fake.lose_scope(self.tokens[-1], READ, duration=600, probability=probability)
-
-    def end_flap(self) -> None:
-        self.flap = 0.0
-        self.fake.windows.clear()
 
     def __call__(self) -> str:
         return self.mint()
@@ -132,7 +123,7 @@ def test_two_identities_are_told_apart_and_keys_are_unaffected(fake, instrumento
 # ---- key providers (openai 3.x) ------------------------------------------------------------------
 @needs_key_provider
 def test_one_fingerprint_across_refreshes_and_a_refresh_is_no_mutation(fake, instrumentor, telemetry):
-    minter = Minter(fake, identity(scp=ALL_SCOPES))
+    minter = Minter(identity(scp=ALL_SCOPES))
     c = openai.OpenAI(api_key=minter, base_url=fake.base_url, max_retries=0)
     for _ in range(12):
         c.beta.threads.runs.list(THREAD)
@@ -148,7 +139,7 @@ def test_one_fingerprint_across_refreshes_and_a_refresh_is_no_mutation(fake, ins
 
 @needs_key_provider
 def test_async_key_provider_keeps_one_fingerprint(fake, instrumentor, telemetry):
-    minter = Minter(fake, identity(scp=ALL_SCOPES))
+    minter = Minter(identity(scp=ALL_SCOPES))
 
     async def run():
         c = openai.AsyncOpenAI(api_key=minter.async_call, base_url=fake.base_url, max_retries=0)
@@ -167,14 +158,14 @@ def test_async_key_provider_keeps_one_fingerprint(fake, instrumentor, telemetry)
 def test_a_platform_flap_in_the_middle_of_refreshes_is_scope_flapping(fake, instrumentor, telemetry):
     """A fresh token every 8 calls; the identity intermittently loses the scope in the middle: the history of the
     identity survives each refresh, so the errors are platform-side, not never_granted."""
-    minter = Minter(fake, identity(scp=ALL_SCOPES), every=8)
+    minter = Minter(identity(scp=ALL_SCOPES), every=8)
     c = openai.OpenAI(api_key=minter, base_url=fake.base_url, max_retries=0)
     fake._rng.seed(7)
     for i in range(120):
         if i == 30:
-            minter.start_flap(0.5)
+            fake.lose_scope(minter.identity, READ, duration=600, probability=0.5)
         if i == 90:
-            minter.end_flap()
+            fake.windows.clear()
         try:
             c.beta.threads.runs.list(THREAD)
         except openai.AuthenticationError:
@@ -184,6 +175,76 @@ def test_a_platform_flap_in_the_middle_of_refreshes_is_scope_flapping(fake, inst
     committed = [label for label in labels if label != V.UNKNOWN]
     assert len(labels) >= 15 and committed
     assert committed.count(V.SCOPE_FLAPPING) >= 0.99 * len(committed), labels
+
+
+# ---- workload identity (openai 3.x): the SDK's own token exchange, against the fake server ----------------
+try:
+    from openai.auth import WorkloadIdentity  # noqa: F401  (openai >= 3)
+
+    HAS_WORKLOAD_IDENTITY = True
+except ImportError:
+    HAS_WORKLOAD_IDENTITY = False
+needs_workload_identity = pytest.mark.skipif(not HAS_WORKLOAD_IDENTITY, reason="openai < 3 has no workload identity")
+FILES = "api.files.read"
+
+
+def _workload(fake) -> dict:
+    sa, idp = rand(16, "sa_"), rand(16, "idp_")
+    fake.grant_identity(workload_identity(sa, idp), scopes=[FILES])
+    subject_token = make_jwt({"iss": "https://k8s.example", "sub": rand(20, "system:serviceaccount:")})
+    return {"identity_provider_id": idp, "service_account_id": sa,
+            "provider": {"token_type": "jwt", "get_token": lambda: subject_token}}
+
+
+def _check_workload_spans(telemetry, calls: int) -> None:
+    spans = telemetry.spans()
+    ok = [s for s in spans if s.attributes.get(A.HTTP_STATUS) == 200]
+    assert len(ok) == calls
+    assert len({s.attributes[A.KEY_FINGERPRINT] for s in spans}) == 1  # one identity, whatever the token
+    assert {s.attributes[A.KEY_KIND] for s in spans} == {"workload_identity"}
+    assert all(A.CLIENT_MUTATED not in s.attributes for s in spans)  # a refresh is no mutation
+    errors = scope_error_spans(telemetry)
+    assert errors and {s.attributes[A.DIAGNOSIS] for s in errors} == {V.TOKEN_LACKS_SCOPE}
+    assert errors[0].attributes[A.SCOPE_GRANTED] == (FILES,)
+
+
+@needs_workload_identity
+def test_workload_identity_one_fingerprint_and_its_grant(fake, instrumentor, telemetry):
+    fake.token_ttl = 0.3  # the SDK refreshes at half the lifetime
+    try:
+        c = fake.serve_token_exchange(openai.OpenAI(workload_identity=_workload(fake), base_url=fake.base_url,
+                                                    max_retries=0))
+        for _ in range(12):
+            c.files.list()
+            time.sleep(0.2)
+        with pytest.raises(openai.AuthenticationError, match="Missing scopes"):
+            c.models.list()  # the exchanged token lists only what the workload was granted
+    finally:
+        fake.token_ttl = 60.0
+    assert fake.exchanges >= 10
+    _check_workload_spans(telemetry, 12)
+
+
+@needs_workload_identity
+def test_workload_identity_async(fake, instrumentor, telemetry):
+    fake.token_ttl = 0.3
+
+    async def run() -> None:
+        c = fake.serve_token_exchange(openai.AsyncOpenAI(workload_identity=_workload(fake), base_url=fake.base_url,
+                                                         max_retries=0))
+        async with c:
+            for _ in range(12):
+                await c.files.list()
+                await asyncio.sleep(0.2)
+            with pytest.raises(openai.AuthenticationError, match="Missing scopes"):
+                await c.models.list()
+
+    try:
+        asyncio.run(run())
+    finally:
+        fake.token_ttl = 60.0
+    assert fake.exchanges >= 10
+    _check_workload_spans(telemetry, 12)
 
 
 # ---- nothing of a token leaves the process -------------------------------------------------------
@@ -218,7 +279,7 @@ def test_no_claim_value_and_no_token_piece_in_any_exported_byte(fake, tmp_path, 
     user = identity(scp=["model.request", "api.model.read", "model.read"], nested={"account": "acct_" + "Zq9" * 5})
     static = make_jwt(user)
     fake.grant(static, scopes=["model.request", "api.model.read", "model.read"])
-    minter = Minter(fake, identity(scp=ALL_SCOPES)) if _takes_key_provider() else None
+    minter = Minter(identity(scp=ALL_SCOPES)) if _takes_key_provider() else None
     out = tmp_path / "telemetry.jsonl"
     console = io.StringIO()
     tp = TracerProvider()
