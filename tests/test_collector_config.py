@@ -1138,7 +1138,8 @@ def test_derived_label_sets_are_capped(names):
     OpenTelemetry SDKs' default cardinality limit); the SDK metrics pipeline is not capped by it."""
     cfg = runnable(names)
     pipelines = cfg["service"]["pipelines"]
-    (derived,) = [p for p in pipelines.values() if any(h.component_type(r) == "signal_to_metrics" for r in p["receivers"])]
+    (derived,) = [p for p in pipelines.values()
+                  if any(h.component_type(r) == "signal_to_metrics" for r in p["receivers"])]
     assert derived["processors"][-1] == "delta_to_cumulative/derived"
     assert cfg["processors"]["delta_to_cumulative/derived"]["max_streams"] == "${env:DERIVED_MAX_SERIES:-2000}"
     assert all("delta_to_cumulative/derived" not in p["processors"] for p in pipelines.values() if p is not derived)

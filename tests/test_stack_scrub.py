@@ -205,7 +205,8 @@ def capture_overlay(out: Path) -> dict[str, Any]:
     """One more --config: a file exporter appended to every pipeline's exporters (lists are replaced, so each
     list is restated from the merged shipped config)."""
     shipped = h.merged("base.yaml", "jaeger.yaml")
-    pipelines = {pid: {"exporters": [*p["exporters"], "file/scrub"]} for pid, p in shipped["service"]["pipelines"].items()}
+    pipelines = {pid: {"exporters": [*p["exporters"], "file/scrub"]}
+                 for pid, p in shipped["service"]["pipelines"].items()}
     return {"exporters": {"file/scrub": {"path": str(out)}}, "service": {"pipelines": pipelines}}
 
 
@@ -307,11 +308,13 @@ def test_what_carries_no_key_keeps_its_value_and_type(scrub_stack, hostile):
     assert _attr(clean, A.KEY_FINGERPRINT) == {"stringValue": FINGERPRINT}
     assert _attr(clean, A.KEY_HINT) == {"stringValue": KEY_HINT}
     (hostile_span,) = [s for n, s in spans.items() if n.startswith("GET /v1/threads ")]
-    assert hostile_span["name"] == "GET /v1/threads ****" and hostile_span["status"]["message"] == "401: token **** rejected"
+    assert hostile_span["name"] == "GET /v1/threads ****"
+    assert hostile_span["status"]["message"] == "401: token **** rejected"
     assert _attr(hostile_span, "app.numbers") == {"arrayValue": {"values": [{"intValue": str(i)} for i in (1, 2, 3)]}}
     assert _attr(hostile_span, A.KEY_FINGERPRINT) == {"stringValue": FINGERPRINT}
     # a list holding a key: its string form, with the key masked and the rest readable
-    assert _attr(hostile_span, "process.command_args") == {"stringValue": '["java","-jar","app.jar","--openai.key=****"]'}
+    masked_args = '["java","-jar","app.jar","--openai.key=****"]'
+    assert _attr(hostile_span, "process.command_args") == {"stringValue": masked_args}
     resource = {a["key"]: a["value"] for a in hostile_span["_resource"]["attributes"]}
     assert resource[A.KEY_FINGERPRINT] == {"stringValue": "****"}, "not a fingerprint: replaced"
     assert resource["service.name"] == {"stringValue": SERVICE}
