@@ -550,7 +550,7 @@ SECRETS = [
     "eyJhbGciOiJSUzI1NiJ9." + _token(60) + "." + _token(80),
 ]
 FINGERPRINT = hashlib.sha256(b"sk-proj-example").hexdigest()[:16]
-HINTS = ["sk-proj-...WXYZ", "sk-svcacct-...a1B2", "sk-...9xYz", "sk-admin-...Q_-1"]
+HINTS = ["sk-proj-...WXYZ", "sk-svcacct-...a1B2", "sk-...9xYz", "sk-admin-...Q_-1", "eyJ...#1a2b"]
 SAFE_VALUES = [FINGERPRINT, *HINTS, "req_" + hashlib.md5(b"r").hexdigest(), "api.threads.read",
                "https://api.openai.com/v1/threads/{thread_id}", "proj_" + _token(24, string.ascii_letters + string.digits)]
 
