@@ -24,6 +24,7 @@ from . import limits as L
 #: endpoint's scopes) are converted only when needed (``SpanRecord.get``).
 READ_ATTRIBUTES = frozenset({
     A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.SCOPE_ERROR, A.CLIENT_ID, A.CLIENT_MUTATED,
+    A.ORGANIZATION, A.PROJECT, A.HOST,
 })
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")

@@ -22,6 +22,13 @@ def _window(w: Window) -> dict[str, Any]:
         "end": iso(w.end_ns),
         "fingerprint": w.fingerprint,
         "hint": w.hint,
+        "organization": w.organization,
+        "project": w.project,
+        "host": w.host,
+        "passing_contexts": [{"organization": o, "project": p, "successes": n} for (o, p), n in
+                             w.other_contexts.items()]
+        + [{"organization": o, "project": p, "successes": 0} for (o, p) in w.live_contexts
+           if (o, p) not in w.other_contexts],
         "scopes": list(w.scopes),
         "diagnosis": w.diagnosis,
         "explanation": explanation(w),

@@ -1,5 +1,6 @@
-"""Windows: bursts of scope errors for one window key (key fingerprint and set of missing scopes), across processes,
-with the processes' live verdicts inside. Their number and the detail they keep (clients, processes, endpoints)
+"""Windows: bursts of scope errors for one window key (the key tuple the live diagnosis joins on: fingerprint,
+organization, project, host; and the set of missing scopes), across processes, with the processes' live verdicts
+inside. Their number and the detail they keep (clients, processes, endpoints)
 are bounded (:mod:`.limits`), whatever the file names.
 """
 
@@ -17,10 +18,12 @@ from ..timegrid import Grid, Series
 from . import limits as L
 from .read import clip, field_names, verdict_name
 
-#: What a window belongs to: (key fingerprint, missing scopes).
-WindowKey = tuple[str, tuple[str, ...]]
+#: The credential tuple: (key fingerprint, organization, project, host), organization and project as sent.
+KeyTuple = tuple[str, str, str, str]
+#: What a window belongs to: (fingerprint, organization, project, host, missing scopes).
+WindowKey = tuple[str, str, str, str, tuple[str, ...]]
 #: Where errors go once MAX_WINDOWS windows exist and their key has none yet.
-OVERFLOW: WindowKey = (L.OTHER, (L.OTHER,))
+OVERFLOW: WindowKey = (L.OTHER, L.OTHER, L.OTHER, L.OTHER, (L.OTHER,))
 
 
 def _count_names(counts: Counter[str], names: tuple[str, ...]) -> None:
@@ -50,9 +53,12 @@ class VerdictPhase:
 
 @dataclass(eq=False)
 class Window:
-    """A burst of scope errors for one key and one set of missing scopes, across processes."""
+    """A burst of scope errors for one key tuple and one set of missing scopes, across processes."""
 
     fingerprint: str
+    organization: str
+    project: str
+    host: str
     scopes: tuple[str, ...]
     start_ns: int
     end_ns: int
@@ -70,9 +76,13 @@ class Window:
     mutated_errors: int = 0
     mutated_fields: Counter[str] = field(default_factory=Counter)
     request_ids: list[tuple[int, str]] = field(default_factory=list)
+    #: (organization, project) in which a process saw the same key pass (its live context_mismatch)
+    live_contexts: Counter[tuple[str, str]] = field(default_factory=Counter)
     # the fleet view, filled by evidence.finish()
     diagnosis: str = V.UNKNOWN
     successes_same_key: int = 0
+    #: same key (fingerprint, host) successes on these endpoints with another (organization, project)
+    other_contexts: Counter[tuple[str, str]] = field(default_factory=Counter)
     successes_other_processes: int = 0
     processes_succeeding: int = 0
     processes_seen: int = 0
@@ -81,7 +91,16 @@ class Window:
 
     @property
     def key(self) -> WindowKey:
-        return self.fingerprint, self.scopes
+        return self.fingerprint, self.organization, self.project, self.host, self.scopes
+
+    @property
+    def key_tuple(self) -> KeyTuple:
+        return self.fingerprint, self.organization, self.project, self.host
+
+    @property
+    def mixed(self) -> bool:
+        """Past a cap, keys or contexts counted together: no success can be said to be of the same tuple."""
+        return L.OTHER in self.key_tuple
 
     @property
     def processes(self) -> set[str]:
@@ -126,6 +145,11 @@ class Window:
             client.errors += 1
             client.mutated.update(mutated[:L.MAX_NAMES - len(client.mutated)])
         self.endpoints[endpoint if self._room(self.endpoints, endpoint, L.MAX_ENDPOINTS) else L.OTHER] += 1
+        if diagnosis == V.CONTEXT_MISMATCH:
+            context = (clip(span.get(A.DIAGNOSIS_LAST_SUCCESS_ORGANIZATION)),
+                       clip(span.get(A.DIAGNOSIS_LAST_SUCCESS_PROJECT)))
+            if context in self.live_contexts or len(self.live_contexts) < L.MAX_NAMES:
+                self.live_contexts[context] += 1
         rid = span.get(A.REQUEST_ID)
         if rid:  # the earliest ones, whatever order the spans come in
             ids = self.request_ids
@@ -162,6 +186,9 @@ class Window:
         self.mutated_errors += other.mutated_errors
         self.mutated_fields.update(other.mutated_fields)
         self.request_ids = sorted(self.request_ids + other.request_ids)[:L.MAX_REQUEST_IDS]
+        for context, n in other.live_contexts.items():
+            if context in self.live_contexts or len(self.live_contexts) < L.MAX_NAMES:
+                self.live_contexts[context] += n
         self.budget.give(before - self.detail())
 
 
@@ -240,7 +267,9 @@ class WindowSets:
             self.capped = True
             w = wset.nearest(span.start_ns)
         if w is None:
-            w = Window(key[0], key[1], span.start_ns, span.end_ns, grid.new_series(), self.budget, hint=hint)
+            fp, organization, project, host, scopes = key
+            w = Window(fp, organization, project, host, scopes, span.start_ns, span.end_ns, grid.new_series(),
+                       self.budget, hint=hint)
             w.add(span, process, endpoint)
             wset.insert(w)
             self.count += 1
