@@ -8,18 +8,18 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..timegrid import Series
+from . import limits as L
 from .fleet import fleet_verdict
-from .model import Window
 from .read import endpoint
+from .windows import Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
 
 
 def finish(analysis: Analysis) -> None:
-    """Sort the windows and give each its evidence and fleet verdict."""
-    analysis.windows = sorted((w for s in analysis.sets.values() for w in s.windows),
-                              key=lambda w: (w.start_ns, w.fingerprint, w.scopes))
+    """Sort the windows and give each its evidence and fleet verdict; say which caps were reached."""
+    analysis.windows = sorted(analysis.window_sets.all(), key=lambda w: (w.start_ns, w.fingerprint, w.scopes))
     by_key: dict[str, list[tuple[tuple[str, str], str, Series]]] = {}
     for (fp, ep, proc), series in analysis.passed.items():
         by_key.setdefault(fp, []).append((ep, proc, series))
@@ -27,6 +27,7 @@ def finish(analysis: Analysis) -> None:
         _weigh(analysis, w, by_key.get(w.fingerprint, []))
         w.diagnosis = fleet_verdict(w.errors, w.mutated_errors, w.successes_same_key, w.live)
         _settle(analysis, w)
+    analysis.warnings = [w for w in analysis.warnings if not w.startswith(_CAPPED)] + cap_warnings(analysis)
 
 
 def _weigh(analysis: Analysis, w: Window, passed: list[tuple[tuple[str, str], str, Series]]) -> None:
@@ -71,3 +72,28 @@ def _settle(analysis: Analysis, w: Window) -> None:
     w.endpoints = Counter(dict(sorted(w.endpoints.items(), key=lambda kv: (-kv[1], kv[0]))))
     w.mutated_fields = Counter(dict(sorted(w.mutated_fields.items(), key=lambda kv: (-kv[1], kv[0]))))
     w.process_diagnoses = {p: Counter(dict(sorted(c.items()))) for p, c in sorted(w.process_diagnoses.items())}
+
+
+_CAPPED = "warning: more than "
+
+
+def cap_warnings(analysis: Analysis) -> list[str]:
+    """One line per cap the input reached: what was counted together beyond it (never silently)."""
+    a, other = analysis, L.OTHER
+    out = []
+    for what, lanes, cap in (("keys", a.keys, L.MAX_KEYS), ("processes", a.processes, L.MAX_PROCESS_LANES),
+                             ("clients", a.clients, L.MAX_CLIENT_LANES)):
+        if other in lanes:
+            out.append(f"{_CAPPED}{cap} {what}: the others are counted as one, named {other}")
+    if (other, other) in a.endpoint_scopes:
+        out.append(f"{_CAPPED}{L.MAX_ENDPOINTS} endpoints: the others are counted as one, named {other}")
+    if any(proc == other for _, _, proc in a.passed):
+        out.append(f"{_CAPPED}{L.MAX_PASSED} (key, endpoint, process) success series: further processes' "
+                   f"successes are counted as one process, named {other}")
+    if a.window_sets.capped:
+        out.append(f"{_CAPPED}{L.MAX_WINDOWS} windows: later errors joined the nearest window of their key and "
+                   f"scopes, or one window named {other}")
+    if a.window_sets.budget.spent_out:
+        out.append(f"{_CAPPED}{L.MAX_WINDOW_DETAIL} entries of window detail (failing clients, processes, "
+                   "endpoints): the counts of failing clients and processes are lower bounds")
+    return out

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ... import verdicts as V
-from .model import Window
 from .timeaxis import when
+from .windows import Window
 
 if TYPE_CHECKING:
     from .fold import Analysis

@@ -6,9 +6,9 @@ import json
 from typing import IO, TYPE_CHECKING, Any
 
 from .fleet import explanation
-from .model import Window
 from .outcome import EXIT_UNREADABLE, exit_code
 from .timeaxis import iso
+from .windows import Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
@@ -51,6 +51,7 @@ def to_json(analysis: Analysis, error: str | None = None) -> dict[str, Any]:
                    "other_signal_lines": f.other_signals, "unreadable_lines": f.unreadable,
                    "unreadable_reasons": dict(f.reasons), "problem": f.problem or None} for f in analysis.files],
         "unreadable_lines": analysis.unreadable_lines,
+        "warnings": list(analysis.warnings),
         "totals": {
             "spans": analysis.spans,
             "calls": analysis.calls,

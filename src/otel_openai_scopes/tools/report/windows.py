@@ -1,98 +1,32 @@
-"""What the report builds: lanes (per key, process and client) and windows (bursts of scope errors per key and set
-of missing scopes, across processes), each counting on the shared time grid.
+"""Windows: bursts of scope errors for one window key (key fingerprint and set of missing scopes), across processes,
+with the processes' live verdicts inside. Their number and the detail they keep (clients, processes, endpoints)
+are bounded (:mod:`.limits`), whatever the file names.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right, insort
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ... import attributes as A
-from ... import verdicts
-from ..otlp_json import SpanRecord
+from ... import verdicts as V
+from ..otlp_decode import SpanRecord
 from ..timegrid import Grid, Series
 from . import limits as L
-from .read import text, texts
+from .read import clip, field_names, verdict_name
 
 #: What a window belongs to: (key fingerprint, missing scopes).
 WindowKey = tuple[str, tuple[str, ...]]
+#: Where errors go once MAX_WINDOWS windows exist and their key has none yet.
+OVERFLOW: WindowKey = (L.OTHER, (L.OTHER,))
 
 
-@dataclass
-class KeyLane:
-    fingerprint: str
-    hint: str
-    ok: Series
-    calls: int = 0
-    passed: int = 0
-    scope_errors: int = 0
-
-
-@dataclass
-class ErrorLane:
-    """A lane with its ok calls and scope errors, the errors also per window key (to colour them by verdict)."""
-
-    id: str
-    ok: Series
-    errors: Series
-    by_window: dict[WindowKey, Series] = field(default_factory=dict)
-    #: errors of more window keys than MAX_LANE_SETS were counted in ``errors`` only
-    by_window_full: bool = False
-
-    def add_error(self, key: WindowKey, index: int, grid: Grid) -> None:
-        self.errors.add(index)
-        series = self.by_window.get(key)
-        if series is None:
-            if len(self.by_window) >= L.MAX_LANE_SETS:
-                self.by_window_full = True
-                return
-            series = self.by_window[key] = grid.new_series()
-        series.add(index)
-
-    def absorb(self, other: ErrorLane) -> None:
-        """Take in another part's counts of the same lane (exact only while neither is full)."""
-        self.ok.absorb(other.ok)
-        self.errors.absorb(other.errors)
-        for key, series in other.by_window.items():
-            mine = self.by_window.get(key)
-            if mine is not None:
-                mine.absorb(series)
-            elif len(self.by_window) < L.MAX_LANE_SETS:
-                self.by_window[key] = series
-            else:
-                self.by_window_full = True
-        self.by_window_full |= other.by_window_full
-
-    def series(self) -> list[Series]:
-        return [self.ok, self.errors, *self.by_window.values()]
-
-
-@dataclass
-class ProcessLane(ErrorLane):
-    label: str = ""
-    calls: Series = field(default_factory=Series)  # replaced by one on the grid (:meth:`on`)
-    total_calls: int = 0
-    total_errors: int = 0
-
-    @classmethod
-    def on(cls, grid: Grid, pid: str, label: str) -> ProcessLane:
-        return cls(pid, grid.new_series(), grid.new_series(), label=label, calls=grid.new_series())
-
-    def series(self) -> list[Series]:
-        return [*super().series(), self.calls]
-
-
-@dataclass
-class ClientLane(ErrorLane):
-    origin: str = ""
-    process: str = ""
-    mutated: set[str] = field(default_factory=set)
-    mutated_first_ns: int = 0
-
-    @classmethod
-    def on(cls, grid: Grid, cid: str, origin: str, process: str) -> ClientLane:
-        return cls(cid, grid.new_series(), grid.new_series(), origin=origin, process=process)
+def _count_names(counts: Counter[str], names: tuple[str, ...]) -> None:
+    for name in names:
+        if name in counts or len(counts) < L.MAX_NAMES:
+            counts[name] += 1
 
 
 @dataclass
@@ -123,6 +57,7 @@ class Window:
     start_ns: int
     end_ns: int
     errors_series: Series
+    budget: L.Budget
     hint: str = ""
     errors: int = 0
     live: Counter[str] = field(default_factory=Counter)
@@ -136,7 +71,7 @@ class Window:
     mutated_fields: Counter[str] = field(default_factory=Counter)
     request_ids: list[tuple[int, str]] = field(default_factory=list)
     # the fleet view, filled by evidence.finish()
-    diagnosis: str = verdicts.UNKNOWN
+    diagnosis: str = V.UNKNOWN
     successes_same_key: int = 0
     successes_other_processes: int = 0
     processes_succeeding: int = 0
@@ -156,44 +91,53 @@ class Window:
         return sorted((VerdictPhase(d, n, self.live_first[d], self.live_last[d]) for d, n in self.live.items()),
                       key=lambda p: (p.first_ns, p.diagnosis))
 
-    def add(self, span: SpanRecord, process: str) -> None:
+    def detail(self) -> int:
+        """Entries of detail held (what the shared budget counts)."""
+        return len(self.client_ids) + len(self.clients) + len(self.process_diagnoses) + len(self.endpoints)
+
+    def _room(self, entries: Collection[str], key: str, cap: int) -> bool:
+        """Whether ``key`` is, or may become, one of ``entries`` (at most ``cap``, within the budget)."""
+        return key in entries or (len(entries) < cap and self.budget.take())
+
+    def add(self, span: SpanRecord, process: str, endpoint: str) -> None:
         self.errors += 1
         self.start_ns = min(self.start_ns, span.start_ns)
         self.end_ns = max(self.end_ns, span.end_ns)
-        diagnosis = text(span.get(A.DIAGNOSIS)) or verdicts.UNKNOWN
+        diagnosis = verdict_name(span.get(A.DIAGNOSIS), self.live)
         self.live[diagnosis] += 1
         if diagnosis not in self.live_first or span.start_ns < self.live_first[diagnosis]:
             self.live_first[diagnosis] = span.start_ns
         if span.start_ns > self.live_last.get(diagnosis, -1):
             self.live_last[diagnosis] = span.start_ns
-        per_process = self.process_diagnoses.get(process)
-        if per_process is None:
-            per_process = self.process_diagnoses[process] = Counter()
-        per_process[diagnosis] += 1
-        mutated = texts(span.get(A.CLIENT_MUTATED))
-        if mutated or diagnosis == verdicts.CLIENT_MUTATED:
+        if not self._room(self.process_diagnoses, process, L.MAX_PROCESS_LANES + 1):
+            process = L.OTHER
+        self.process_diagnoses.setdefault(process, Counter())[diagnosis] += 1
+        mutated = field_names(span.get(A.CLIENT_MUTATED))
+        if mutated or diagnosis == V.CLIENT_MUTATED:
             self.mutated_errors += 1
-            self.mutated_fields.update(mutated)
-        cid = text(span.get(A.CLIENT_ID))
-        if len(self.client_ids) < L.MAX_COUNTED:
+            _count_names(self.mutated_fields, mutated)
+        cid = clip(span.get(A.CLIENT_ID))
+        if cid not in self.client_ids and len(self.client_ids) < L.MAX_COUNTED and self.budget.take():
             self.client_ids.add(cid)
         client = self.clients.get(cid)
-        if client is None and len(self.clients) < L.MAX_WINDOW_CLIENTS:
-            client = self.clients[cid] = WindowClient(cid, text(span.get(A.CLIENT_ORIGIN)), process)
+        if client is None and len(self.clients) < L.MAX_WINDOW_CLIENTS and self.budget.take():
+            client = self.clients[cid] = WindowClient(cid, clip(span.get(A.CLIENT_ORIGIN), L.MAX_LONG_TEXT), process)
         if client is not None:
             client.errors += 1
-            client.mutated.update(mutated)
-        self.endpoints[f"{text(span.get(A.HTTP_METHOD))} {text(span.get(A.TEMPLATE))}"] += 1
+            client.mutated.update(mutated[:L.MAX_NAMES - len(client.mutated)])
+        self.endpoints[endpoint if self._room(self.endpoints, endpoint, L.MAX_ENDPOINTS) else L.OTHER] += 1
         rid = span.get(A.REQUEST_ID)
         if rid:  # the earliest ones, whatever order the spans come in
             ids = self.request_ids
-            entry = (span.start_ns, str(rid))
+            entry = (span.start_ns, clip(rid))
             if len(ids) < L.MAX_REQUEST_IDS or entry < ids[-1]:
                 insort(ids, entry)
                 del ids[L.MAX_REQUEST_IDS:]
 
     def absorb(self, other: Window) -> None:
-        """Take in a window that a new error joined to this one."""
+        """Take in a window that a new error joined to this one (of the same analysis: the budget spent on
+        ``other``'s detail is given back and what is kept taken again)."""
+        before = self.detail() + other.detail()
         self.errors += other.errors
         self.start_ns = min(self.start_ns, other.start_ns)
         self.end_ns = max(self.end_ns, other.end_ns)
@@ -218,6 +162,7 @@ class Window:
         self.mutated_errors += other.mutated_errors
         self.mutated_fields.update(other.mutated_fields)
         self.request_ids = sorted(self.request_ids + other.request_ids)[:L.MAX_REQUEST_IDS]
+        self.budget.give(before - self.detail())
 
 
 class WindowSet:
@@ -244,6 +189,14 @@ class WindowSet:
         del self.starts[j + 1:i]
         return keep, merged
 
+    def nearest(self, start_ns: int) -> Window:
+        """The window closest to ``start_ns`` (there is one): where an error goes once windows are capped. An
+        error more than ``gap`` from every window extends the nearest one towards itself, which stays more than
+        ``gap`` from the others: the set stays disjoint and sorted."""
+        i = bisect_right(self.starts, start_ns)
+        candidates = self.windows[max(0, i - 1):i + 1]
+        return min(candidates, key=lambda w: min(abs(w.start_ns - start_ns), abs(w.end_ns - start_ns)))
+
     def insert(self, window: Window) -> None:
         i = bisect_right(self.starts, window.start_ns)
         self.starts.insert(i, window.start_ns)
@@ -253,3 +206,56 @@ class WindowSet:
         """Keep ``starts`` in step after ``window`` grew to the left."""
         i = next(k for k, w in enumerate(self.windows) if w is window)
         self.starts[i] = window.start_ns
+
+
+@dataclass
+class WindowSets:
+    """Every window, by window key, with the caps on their number and on the detail they keep."""
+
+    sets: dict[WindowKey, WindowSet] = field(default_factory=dict)
+    count: int = 0
+    #: MAX_WINDOWS was reached: some errors joined the nearest window of their key, or the OVERFLOW window
+    capped: bool = False
+    budget: L.Budget = field(default_factory=lambda: L.Budget(L.MAX_WINDOW_DETAIL))
+
+    def all(self) -> list[Window]:
+        return [w for s in self.sets.values() for w in s.windows]
+
+    def add(self, span: SpanRecord, key: WindowKey, hint: str, process: str, endpoint: str, grid: Grid,
+            gap_ns: int) -> tuple[Window, WindowKey]:
+        """File one scope error: the window it joined or opened, and the window key it went under."""
+        wset = self.sets.get(key)
+        if wset is None:
+            if self.count >= L.MAX_WINDOWS:
+                self.capped = True
+                key = OVERFLOW
+                wset = self.sets.get(key)
+            if wset is None:
+                wset = self.sets[key] = WindowSet()
+        w, merged = wset.find(span.start_ns, span.end_ns, gap_ns)
+        self.count -= len(merged)
+        for m in merged:
+            grid.drop(m.errors_series)
+        if w is None and self.count >= L.MAX_WINDOWS and wset.windows:
+            self.capped = True
+            w = wset.nearest(span.start_ns)
+        if w is None:
+            w = Window(key[0], key[1], span.start_ns, span.end_ns, grid.new_series(), self.budget, hint=hint)
+            w.add(span, process, endpoint)
+            wset.insert(w)
+            self.count += 1
+        else:
+            before = w.start_ns
+            w.add(span, process, endpoint)
+            if w.start_ns != before or merged:
+                wset.refresh(w)
+        return w, key
+
+    def rebudget(self) -> bool:
+        """After windows of another part joined these: one shared budget again, charged with what they hold.
+        False when that is over the bound."""
+        windows = self.all()
+        self.budget.left = L.MAX_WINDOW_DETAIL - sum(w.detail() for w in windows)
+        for w in windows:
+            w.budget = self.budget
+        return self.budget.left >= 0
