@@ -19,7 +19,7 @@ from ..timegrid import DEFAULT_MAX_BUCKETS, Grid, Series
 from . import limits as L
 from .lanes import ClientLane, KeyLane, ProcessLane
 from .read import clip, field_names, scope_names, status_code
-from .windows import Window, WindowSets
+from .windows import KeyTuple, Window, WindowSets
 
 Endpoint = tuple[str, str]
 
@@ -42,10 +42,12 @@ class Analysis:
     clients: dict[str, ClientLane] = field(default_factory=dict)
     files: list[FileStats] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # (fingerprint, (method, template), process) -> calls that passed the scope check
-    passed: dict[tuple[str, Endpoint, str], Series] = field(default_factory=dict)
+    # (key tuple, (method, template), process) -> calls that passed the scope check
+    passed: dict[tuple[KeyTuple, Endpoint, str], Series] = field(default_factory=dict)
     endpoint_scopes: dict[Endpoint, frozenset[str]] = field(default_factory=dict)
     window_sets: WindowSets = field(default_factory=WindowSets)
+    contexts: set[tuple[str, str]] = field(default_factory=set)  # (organization, project) pairs seen, capped
+    hosts: set[str] = field(default_factory=set)  # capped
 
     @property
     def unreadable_lines(self) -> int:
@@ -80,7 +82,8 @@ class Analysis:
         def make(c: str) -> ClientLane:
             if c == L.OTHER:
                 return ClientLane.on(self.grid, c, "", "")
-            return ClientLane.on(self.grid, c, clip(span.get(A.CLIENT_ORIGIN), L.MAX_LONG_TEXT), process)
+            return ClientLane.on(self.grid, c, clip(span.get(A.CLIENT_ORIGIN), L.MAX_LONG_TEXT), process,
+                                 clip(span.get(A.CLIENT_PARENT_ID)), field_names(span.get(A.CLIENT_COPY_CHANGED)))
 
         return L.capped(self.clients, cid, L.MAX_CLIENT_LANES, make, L.OTHER)
 
@@ -95,6 +98,22 @@ class Analysis:
         self.endpoint_scopes.setdefault(ep, frozenset(scope_names(span.get(A.SCOPE_REQUIRED)))
                                         if ep[0] != L.OTHER else frozenset())
         return ep
+
+    def _key_tuple(self, fp: str, span: SpanRecord) -> KeyTuple:
+        """(fingerprint, organization, project, host) as sent; pairs past MAX_CONTEXTS and hosts past MAX_HOSTS
+        read as OTHER."""
+        get = span.attributes.get
+        context = (clip(get(A.ORGANIZATION)), clip(get(A.PROJECT)))
+        if context not in self.contexts:
+            if len(self.contexts) >= L.MAX_CONTEXTS:
+                context = (L.OTHER, L.OTHER)
+            self.contexts.add(context)
+        host = clip(get(A.HOST))
+        if host not in self.hosts:
+            if len(self.hosts) >= L.MAX_HOSTS:
+                host = L.OTHER
+            self.hosts.add(host)
+        return fp, context[0], context[1], host
 
     # -- one span ----------------------------------------------------------------------------------------
     def add(self, span: SpanRecord) -> None:
@@ -122,6 +141,11 @@ class Analysis:
         process.total_calls += 1
         cid = clip(get(A.CLIENT_ID))
         client = self.clients.get(cid) or self._client(cid, span, process.id)
+        if start < client.first_ns:  # its first call: the credentials it was built with
+            client.first_ns = start
+            client.key_tuple = self._key_tuple(key.fingerprint, span)
+        if start > client.last_ns:
+            client.last_ns = start
         mutated = get(A.CLIENT_MUTATED)
         if mutated:
             fields = field_names(mutated)
@@ -132,8 +156,9 @@ class Analysis:
             self.scope_errors += 1
             key.scope_errors += 1
             process.total_errors += 1
-            w, wkey = self.window_sets.add(span, (key.fingerprint, scope_names(span.get(A.SCOPE_MISSING))), key.hint,
-                                           process.id, f"{ep[0]} {ep[1]}", self.grid, self.gap_ns)
+            w, wkey = self.window_sets.add(span, (*self._key_tuple(key.fingerprint, span),
+                                                  scope_names(span.get(A.SCOPE_MISSING))),
+                                           key.hint, process.id, f"{ep[0]} {ep[1]}", self.grid, self.gap_ns)
             w.errors_series.add(i)
             process.add_error(wkey, i, self.grid)
             client.add_error(wkey, i, self.grid)
@@ -147,11 +172,12 @@ class Analysis:
         elif code != 404:  # 404: the server looked the object up, so the scope check passed
             return
         key.passed += 1
-        pk = (key.fingerprint, ep, process.id)
+        kt = self._key_tuple(key.fingerprint, span)
+        pk = (kt, ep, process.id)
         series = self.passed.get(pk)
         if series is None:
             if len(self.passed) >= L.MAX_PASSED:
-                pk = (key.fingerprint, ep, L.OTHER)
+                pk = (kt, ep, L.OTHER)
                 series = self.passed.get(pk)
             if series is None:
                 series = self.passed[pk] = self.grid.new_series()

@@ -287,7 +287,7 @@ def _verdict_at(windows: list[Window], starts: list[int], ends: list[int], bucke
 def _row(i: int, w: Window) -> list[object]:
     return [i, f"{iso(w.start_ns)} .. {iso(w.end_ns)}", w.diagnosis,
             ", ".join(f"{p.diagnosis} {p.errors}" for p in w.history()), w.hint or w.fingerprint,
-            ", ".join(w.scopes), w.errors, w.successes_same_key,
+            f"{w.organization or '-'}/{w.project or '-'}", ", ".join(w.scopes), w.errors, w.successes_same_key,
             ", ".join(f"{c.id} ({c.origin})" for c in w.clients.values()),
             f"{len(w.processes)}/{w.processes_seen}", ", ".join(r for _, r in w.request_ids)]
 

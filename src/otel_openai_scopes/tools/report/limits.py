@@ -19,6 +19,11 @@ MAX_CLIENT_LANES: Final = 200
 MAX_ENDPOINTS: Final = 256
 #: Series of successes per (key, endpoint, process); past it, further processes' successes count as process OTHER.
 MAX_PASSED: Final = 20_000
+#: Distinct (organization, project) pairs sent; more are counted as one pair (OTHER, OTHER). Like the runtime's
+#: max_metric_projects.
+MAX_CONTEXTS: Final = 100
+#: Distinct hosts (server.address); more are counted as one host named OTHER.
+MAX_HOSTS: Final = 64
 #: Windows; past it, an error joins the nearest window of its window key, or one window named OTHER.
 MAX_WINDOWS: Final = 1000
 #: Entries of detail (failing client ids, described clients, processes, endpoints) all windows keep together.

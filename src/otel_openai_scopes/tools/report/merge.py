@@ -22,6 +22,8 @@ def exact(a: Analysis) -> bool:
             and len(a.clients) <= L.MAX_CLIENT_LANES
             and L.OTHER not in a.keys and L.OTHER not in a.processes and L.OTHER not in a.clients
             and (L.OTHER, L.OTHER) not in a.endpoint_scopes and len(a.passed) < L.MAX_PASSED
+            and (L.OTHER, L.OTHER) not in a.contexts and L.OTHER not in a.hosts
+            and all(len(w.live_contexts) < L.MAX_NAMES and len(w.grants) < L.MAX_NAMES for w in a.window_sets.all())
             and not a.window_sets.capped and not a.window_sets.budget.spent_out and a.window_sets.budget.left >= 0
             and not any(lane.by_window_full for lane in lanes)
             and all(len(c.mutated) < L.MAX_NAMES for c in a.clients.values())
@@ -68,6 +70,7 @@ def merge(a: Analysis, b: Analysis) -> bool:
             a.clients[cid] = oc
             continue
         mc.absorb(oc)
+        mc.absorb_calls(oc)
         if oc.mutated:
             mc.mutated_first_ns = oc.mutated_first_ns if not mc.mutated else min(mc.mutated_first_ns,
                                                                                   oc.mutated_first_ns)
@@ -80,6 +83,10 @@ def merge(a: Analysis, b: Analysis) -> bool:
             mine_s.absorb(series)
     for ep, scopes in b.endpoint_scopes.items():
         a.endpoint_scopes.setdefault(ep, scopes)
+    a.contexts |= b.contexts
+    a.hosts |= b.hosts
+    if len(a.contexts) > L.MAX_CONTEXTS or len(a.hosts) > L.MAX_HOSTS or len(a.endpoint_scopes) > L.MAX_ENDPOINTS:
+        return False
     sets = a.window_sets.sets
     for wk, oset in b.window_sets.sets.items():
         wset = sets.get(wk)

@@ -24,6 +24,7 @@ from . import limits as L
 #: endpoint's scopes) are converted only when needed (``SpanRecord.get``).
 READ_ATTRIBUTES = frozenset({
     A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.SCOPE_ERROR, A.CLIENT_ID, A.CLIENT_MUTATED,
+    A.ORGANIZATION, A.PROJECT, A.HOST,
 })
 
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -55,6 +56,11 @@ def scope_names(value: Any) -> tuple[str, ...]:
     if not value:
         return ()
     return tuple(sorted({s for s in texts(value) if is_scope_name(s)}))[:MAX_SCOPES]
+
+
+def scope_set(value: Any) -> frozenset[str]:
+    """Every scope name in a string-array attribute (a token's grant: membership must see all of it)."""
+    return frozenset(s for s in texts(value) if is_scope_name(s)) if value else frozenset()
 
 
 def field_names(value: Any) -> tuple[str, ...]:

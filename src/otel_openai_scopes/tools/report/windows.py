@@ -1,5 +1,6 @@
-"""Windows: bursts of scope errors for one window key (key fingerprint and set of missing scopes), across processes,
-with the processes' live verdicts inside. Their number and the detail they keep (clients, processes, endpoints)
+"""Windows: bursts of scope errors for one window key (the key tuple the live diagnosis joins on: fingerprint,
+organization, project, host; and the set of missing scopes), across processes, with the processes' live verdicts
+inside. Their number and the detail they keep (clients, processes, endpoints)
 are bounded (:mod:`.limits`), whatever the file names.
 """
 
@@ -12,15 +13,18 @@ from dataclasses import dataclass, field
 
 from ... import attributes as A
 from ... import verdicts as V
+from ...scope_errors import MAX_SCOPES
 from ..otlp_decode import SpanRecord
 from ..timegrid import Grid, Series
 from . import limits as L
-from .read import clip, field_names, verdict_name
+from .read import clip, field_names, scope_set, verdict_name
 
-#: What a window belongs to: (key fingerprint, missing scopes).
-WindowKey = tuple[str, tuple[str, ...]]
+#: The credential tuple: (key fingerprint, organization, project, host), organization and project as sent.
+KeyTuple = tuple[str, str, str, str]
+#: What a window belongs to: (fingerprint, organization, project, host, missing scopes).
+WindowKey = tuple[str, str, str, str, tuple[str, ...]]
 #: Where errors go once MAX_WINDOWS windows exist and their key has none yet.
-OVERFLOW: WindowKey = (L.OTHER, (L.OTHER,))
+OVERFLOW: WindowKey = (L.OTHER, L.OTHER, L.OTHER, L.OTHER, (L.OTHER,))
 
 
 def _count_names(counts: Counter[str], names: tuple[str, ...]) -> None:
@@ -39,6 +43,22 @@ class WindowClient:
 
 
 @dataclass
+class Derived:
+    """A failing client made by copy()/with_options() with credentials other than its parent's, whose parent's
+    credentials passed the scope: what the sentence says about it."""
+
+    client: str
+    origin: str  # where the copy was made
+    parent: str
+    parent_origin: str
+    changed: tuple[str, ...]
+    parent_passed: int  # successes of the parent's credentials on these endpoints (look-back included)
+    #: the parent made no call after the copy was made and the copy took over (a shared client rebound); else the
+    #: parent kept working alongside it (an intentional per-tenant client)
+    rebound: bool
+
+
+@dataclass
 class VerdictPhase:
     """One live verdict the processes gave inside a window: how often, first and last time."""
 
@@ -50,9 +70,12 @@ class VerdictPhase:
 
 @dataclass(eq=False)
 class Window:
-    """A burst of scope errors for one key and one set of missing scopes, across processes."""
+    """A burst of scope errors for one key tuple and one set of missing scopes, across processes."""
 
     fingerprint: str
+    organization: str
+    project: str
+    host: str
     scopes: tuple[str, ...]
     start_ns: int
     end_ns: int
@@ -70,9 +93,17 @@ class Window:
     mutated_errors: int = 0
     mutated_fields: Counter[str] = field(default_factory=Counter)
     request_ids: list[tuple[int, str]] = field(default_factory=list)
+    #: (organization, project) in which a process saw the same key pass (its live context_mismatch)
+    live_contexts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: errors per (token grant they came with (openai.scope.granted, as shown), whether it lacks a missing scope)
+    grants: Counter[tuple[tuple[str, ...], bool]] = field(default_factory=Counter)
+    grant_lacks: int = 0  # errors whose token grant lacks a missing scope
     # the fleet view, filled by evidence.finish()
     diagnosis: str = V.UNKNOWN
     successes_same_key: int = 0
+    #: same key (fingerprint, host) successes on these endpoints with another (organization, project)
+    other_contexts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    derived: list[Derived] = field(default_factory=list)
     successes_other_processes: int = 0
     processes_succeeding: int = 0
     processes_seen: int = 0
@@ -81,7 +112,16 @@ class Window:
 
     @property
     def key(self) -> WindowKey:
-        return self.fingerprint, self.scopes
+        return self.fingerprint, self.organization, self.project, self.host, self.scopes
+
+    @property
+    def key_tuple(self) -> KeyTuple:
+        return self.fingerprint, self.organization, self.project, self.host
+
+    @property
+    def mixed(self) -> bool:
+        """Past a cap, keys or contexts counted together: no success can be said to be of the same tuple."""
+        return L.OTHER in self.key_tuple
 
     @property
     def processes(self) -> set[str]:
@@ -126,6 +166,19 @@ class Window:
             client.errors += 1
             client.mutated.update(mutated[:L.MAX_NAMES - len(client.mutated)])
         self.endpoints[endpoint if self._room(self.endpoints, endpoint, L.MAX_ENDPOINTS) else L.OTHER] += 1
+        granted = span.get(A.SCOPE_GRANTED)
+        if granted is not None:  # the token's own claims list its scopes
+            full = scope_set(granted)
+            lacks = any(s not in full for s in self.scopes)
+            self.grant_lacks += lacks
+            shown = (tuple(sorted(full))[:MAX_SCOPES], lacks)  # membership was judged on all of it
+            if shown in self.grants or len(self.grants) < L.MAX_NAMES:
+                self.grants[shown] += 1
+        if diagnosis == V.CONTEXT_MISMATCH:
+            context = (clip(span.get(A.DIAGNOSIS_LAST_SUCCESS_ORGANIZATION)),
+                       clip(span.get(A.DIAGNOSIS_LAST_SUCCESS_PROJECT)))
+            if context in self.live_contexts or len(self.live_contexts) < L.MAX_NAMES:
+                self.live_contexts[context] += 1
         rid = span.get(A.REQUEST_ID)
         if rid:  # the earliest ones, whatever order the spans come in
             ids = self.request_ids
@@ -162,6 +215,13 @@ class Window:
         self.mutated_errors += other.mutated_errors
         self.mutated_fields.update(other.mutated_fields)
         self.request_ids = sorted(self.request_ids + other.request_ids)[:L.MAX_REQUEST_IDS]
+        for context, n in other.live_contexts.items():
+            if context in self.live_contexts or len(self.live_contexts) < L.MAX_NAMES:
+                self.live_contexts[context] += n
+        for grant, n in other.grants.items():
+            if grant in self.grants or len(self.grants) < L.MAX_NAMES:
+                self.grants[grant] += n
+        self.grant_lacks += other.grant_lacks
         self.budget.give(before - self.detail())
 
 
@@ -240,7 +300,9 @@ class WindowSets:
             self.capped = True
             w = wset.nearest(span.start_ns)
         if w is None:
-            w = Window(key[0], key[1], span.start_ns, span.end_ns, grid.new_series(), self.budget, hint=hint)
+            fp, organization, project, host, scopes = key
+            w = Window(fp, organization, project, host, scopes, span.start_ns, span.end_ns, grid.new_series(),
+                       self.budget, hint=hint)
             w.add(span, process, endpoint)
             wset.insert(w)
             self.count += 1
