@@ -25,7 +25,8 @@ def _install_block() -> list[str]:
 
 
 def _python(version: str) -> str | None:
-    for cand in sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python")) + [Path(f"/usr/bin/python{version}")]:
+    pyenv = sorted(Path.home().glob(f".pyenv/versions/{version}.*/bin/python"))
+    for cand in [*pyenv, Path(f"/usr/bin/python{version}")]:
         if cand.exists():
             return str(cand)
     return shutil.which(f"python{version}")
