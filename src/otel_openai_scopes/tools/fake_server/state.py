@@ -142,6 +142,11 @@ class FakeState:
             self.windows.append(window)
         return window
 
+    def end_window(self, window: ScopeWindow) -> None:
+        """End a scope-loss window now (the platform recovers)."""
+        with self._lock:
+            window.end = min(window.end, time.time())
+
     def script(self, method: str, path: str, status: int, body: Any = None, times: int = 1,
                headers: dict[str, str] | None = None, content_type: str = "application/json") -> None:
         with self._lock:
