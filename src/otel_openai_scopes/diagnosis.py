@@ -98,6 +98,25 @@ class Verdict(NamedTuple):
             attrs[A.DIAGNOSIS_LAST_SUCCESS_PROJECT] = mask_value(self.other_project, *secrets) or "***"
         return attrs
 
+    def sentence(self, scope: str, granted: bool | None = None, secrets: tuple[str, ...] = ()) -> str:
+        """What the verdict means for ``scope`` and what to do, for the diagnosis log line. ``granted``: whether the
+        credential's own claims grant ``scope`` (None: they do not say); ``secrets`` are masked in the values as
+        sent (organization and project)."""
+        if self.label == V.TOKEN_LACKS_SCOPE:
+            return (f"the token's own claims do not grant {scope}: it was issued without it; re-authorise, "
+                    f"requesting {scope}")
+        if self.label == V.CONTEXT_MISMATCH:
+            other = ", ".join(f"{name} {mask_value(value, *secrets) or '***'}" for name, value in (
+                ("organization", self.other_organization), ("project", self.other_project)) if value)
+            return (f"the same key passed {scope} with {other or 'no organization or project header'} at "
+                    f"{self.last_success_iso} (client {self.last_success_client}): "
+                    f"{V.meaning(self.label).action}")
+        action = V.meaning(self.label).action
+        if granted and self.label in (V.NEVER_GRANTED, V.UNKNOWN):
+            return (f"the token's own claims grant {scope}, the server says it is missing: the role of the token's "
+                    f"subject in this organization/project lacks it, or the platform disagrees with its own token")
+        return action
+
 
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
