@@ -1,4 +1,7 @@
-"""Incident replay: an Assistants-style async app through the seed incident, under the instrumentation.
+"""Incident replay: the historical April 2026 incident, under the instrumentation.
+
+The affected apps were async apps on the Assistants API (``beta.threads``), which OpenAI shut down on 2026-08-26;
+the replay keeps their calls, against the fake server, because that is what the incident looked like.
 
 Phases (compressed to seconds):
 
@@ -124,7 +127,8 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
         with FakeOpenAI() as fake:
             fake.grant(MAIN_KEY, organization=ORG, project=PROJECT)
             fake.grant(TENANT_KEY, scopes=["model.request", "api.model.request"], organization=ORG, project=PROJECT)
-            console.print(f"[bold]otel-openai-scopes demo[/]: replaying the incident against a fake OpenAI at "
+            console.print(f"[bold]otel-openai-scopes demo[/]: replaying the April 2026 incident (Assistants API, "
+                          f"shut down since) against a fake OpenAI at "
                           f"{fake.base_url}")
             counts = asyncio.run(_replay(fake.base_url, fake, Phases().scaled(time_scale),
                                          lambda m: console.print("  " + m)))
