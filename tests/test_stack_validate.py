@@ -27,6 +27,7 @@ OPTIONAL = {
     "GATEWAY_HEADLESS_HOSTNAME": "gw-headless.obs.svc.cluster.local",
     "GATEWAY_OTLP_ENDPOINT": "gw.obs.svc.cluster.local:4317", "GATEWAY_TLS_INSECURE": "false",
     "TRACE_SAMPLING_PERCENTAGE": "25", "ANOMALY_QUEUE_DIR": "/tmp/otel-openai-scopes-validate-queue",
+    "DERIVED_MAX_SERIES": "500",
 }
 
 
@@ -68,7 +69,8 @@ def test_validate_with_the_loopback_overlay_the_stack_uses(bins, names):
     assert _ok(out), out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("manifest", ["agent-collector.yaml", "gateway-collector.yaml"])
+@pytest.mark.parametrize("manifest", ["agent-collector.yaml", "agent-collector-prometheus.yaml",
+                                      "gateway-collector-otlp.yaml", "gateway-collector-jaeger.yaml"])
 def test_validate_the_config_embedded_in_each_operator_manifest(bins, tmp_path, manifest):
     """The Operator itself is not run here (structural only); the config it would hand the Collector is."""
     cr = h.load_yaml(h.K8S_DIR / manifest)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 _ID_PREFIX = re.compile(
     r"^(?:thread|run|step|msg|asst|vs|vsfb|batch|ftjob|ft|ftckpt|resp|conv|item|fc|rs|cntr|cfile|eval|evalrun|"
@@ -31,6 +31,28 @@ MAX_PATH_CHARS = 2048
 MAX_SEGMENTS = 32
 #: Placeholder for a base-path segment that looks like a credential or an identifier.
 BASE_PLACEHOLDER = "{token}"
+#: A scope map row's scopes when no source names them (the endpoint then carries no required scope).
+UNKNOWN_SCOPES = "unknown"
+
+#: Request headers the SDK's helpers add, the helper's name (or "true") as value, read in this order.
+HELPER_HEADERS = ("X-Stainless-Helper-Method", "X-Stainless-Stream-Helper", "X-Stainless-Poll-Helper")
+#: What :func:`helper_of` returns for the poll helper (its header says only "true").
+POLL = "poll"
+#: Helper name -> (the operation of the endpoint it calls, the operation it is). Only these names relabel a call:
+#: a header value never becomes an operation by itself (operations are metric attributes, so a closed set).
+#: ``runs.stream`` and its deprecated alias ``runs.create_and_stream`` send the same name: both are ``runs.stream``.
+HELPER_OPERATIONS = {
+    "chat.completions.parse": ("chat.completions.create", "chat.completions.parse"),
+    "chat.completions.stream": ("chat.completions.create", "chat.completions.stream"),
+    "beta.chat.completions.parse": ("chat.completions.create", "beta.chat.completions.parse"),
+    "beta.chat.completions.stream": ("chat.completions.create", "beta.chat.completions.stream"),
+    "threads.runs.create_and_stream": ("beta.threads.runs.create", "beta.threads.runs.stream"),
+    "threads.runs.submit_tool_outputs_stream": ("beta.threads.runs.submit_tool_outputs",
+                                                "beta.threads.runs.submit_tool_outputs_stream"),
+    "threads.create_and_run_stream": ("beta.threads.create_and_run", "beta.threads.create_and_run_stream"),
+}
+#: The query parameter some 3.x resources put in the path string (``"/responses?beta=true"``): ``beta.responses``.
+BETA_QUERY = "beta=true"
 
 
 @dataclass(frozen=True)
@@ -78,6 +100,50 @@ def sanitize_base_path(path: str) -> str:
             out.append(seg)
         previous = seg
     return "/" + "/".join(out) if out else ""
+
+
+def helper_of(headers: Any) -> str:
+    """The SDK helper a request's headers name (``threads.runs.create_and_stream``, :data:`POLL`), or ""."""
+    if not headers:  # None, or the SDK's NotGiven/Omit sentinels
+        return ""
+    try:
+        for name in HELPER_HEADERS:
+            value = headers.get(name)
+            if isinstance(value, str) and value:
+                return POLL if name == HELPER_HEADERS[2] else value
+    except Exception:  # noqa: BLE001 - an odd header container names no helper
+        return ""
+    return ""
+
+
+class Named(Protocol):
+    """Anything that carries an endpoint's operation (an :class:`Endpoint`, the recorder's cached endpoint)."""
+
+    @property
+    def operation(self) -> str: ...
+
+
+def operation_for(endpoint: Named, helper: str = "", query: str = "") -> str:
+    """The SDK operation of one call: the endpoint's, told apart where the request says more.
+
+    ``helper`` (from :func:`helper_of`): a stream or parse helper of the endpoint's operation
+    (``beta.threads.runs.create`` sent by ``runs.stream`` is ``beta.threads.runs.stream``), or :data:`POLL` on a
+    ``*.retrieve`` (``*.poll``). ``query``: ``beta=true`` makes ``responses.create`` ``beta.responses.create``.
+    Anything else leaves the endpoint's operation as it is.
+    """
+    operation = endpoint.operation
+    if not operation:
+        return operation
+    if helper == POLL:
+        if operation.endswith(".retrieve"):
+            operation = operation[: -len("retrieve")] + "poll"
+    elif helper:
+        entry = HELPER_OPERATIONS.get(helper)
+        if entry is not None and entry[0] == operation:
+            operation = entry[1]
+    if query and BETA_QUERY in query.split("&") and not operation.startswith("beta."):
+        operation = "beta." + operation
+    return operation
 
 
 def _param_name_after(previous: str) -> str:
@@ -182,6 +248,11 @@ class EndpointMatcher:
             out: list[str] = []
             ep = self._walk(root, segs, 0, out)
             if ep is not None:
+                query = path.partition("?")[2]
+                if query:
+                    operation = operation_for(ep, query=query)
+                    if operation != ep.operation:
+                        ep = replace(ep, operation=operation)
                 if prefix:
                     return Endpoint(method, prefix + ep.template, ep.operation, ep.scopes, ep.confidence, True)
                 return ep
@@ -189,7 +260,7 @@ class EndpointMatcher:
 
 
 def endpoints_from_rows(rows: Iterable[Mapping[str, Any]], api_prefix: str = "/v1") -> list[Endpoint]:
-    """Rows with method, template, operation, scopes (comma separated), confidence -> endpoints.
+    """Rows with method, template, operation, scopes (comma separated, or ``unknown``), confidence -> endpoints.
 
     Templates are stored relative to the API base, so a ``/v1`` prefix is removed.
     """
@@ -206,7 +277,7 @@ def endpoints_from_rows(rows: Iterable[Mapping[str, Any]], api_prefix: str = "/v
                 method=row["method"].strip().upper(),
                 template=template,
                 operation=(row.get("operation") or "").strip(),
-                scopes=tuple(s.strip() for s in scopes.split(",") if s.strip()),
+                scopes=tuple(s.strip() for s in scopes.split(",") if s.strip() and s.strip() != UNKNOWN_SCOPES),
                 confidence=(row.get("confidence") or "").strip(),
             )
         )

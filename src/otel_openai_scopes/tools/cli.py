@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-EXIT_USAGE = 2
+from .exit_codes import USAGE
+
 INSTALL_HINT = "pip install 'otel-openai-scopes[cli]'"
 #: import name -> distribution in the ``cli`` extra
 CLI_MODULES = (("typer", "typer"), ("rich", "rich"), ("msgspec", "msgspec"), ("openai", "openai"),
@@ -39,7 +40,7 @@ _OPAQUE_TOKEN = re.compile(r"[A-Za-z0-9_\-]{32,}")
 def key_shaped(arg: str) -> bool:
     """An argument (or ``--opt=value``) that is a key: an ``sk-`` key, a JWT, ``Bearer ...`` or a bare opaque
     token of 32+ characters (Azure keys). Paths, names and numbers never are: they are only ever tested whole."""
-    from ..fingerprint import key_kind
+    from ..tokens import looks_like_jwt
 
     value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
     value = value.strip()
@@ -47,7 +48,7 @@ def key_shaped(arg: str) -> bool:
         return True
     if value.startswith("sk-") and len(value) >= 20:
         return True
-    return key_kind(value) == "workload_identity" or _OPAQUE_TOKEN.fullmatch(value) is not None
+    return looks_like_jwt(value) or _OPAQUE_TOKEN.fullmatch(value) is not None
 
 
 def refuse_key_arguments(argv: Sequence[str]) -> str | None:
@@ -66,11 +67,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if missing:
         print(f"otel-openai-scopes: the command line needs the 'cli' extra (missing: {', '.join(missing)}): "
               f"{INSTALL_HINT}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(USAGE)
     refusal = refuse_key_arguments(args)
     if refusal:
         print(refusal, file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(USAGE)
     from .commands import app
 
     app(args=args, prog_name="otel-openai-scopes")

@@ -14,11 +14,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 
-from .cli import EXIT_USAGE
+from .exit_codes import USAGE as EXIT_USAGE
+
+if TYPE_CHECKING:
+    from ..fingerprint import Credential
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Explain OpenAI 'Missing scopes' 401s with OpenTelemetry.")
@@ -77,54 +80,65 @@ def demo(
 def report(
     files: list[Path] = typer.Argument(..., help="OTLP JSON lines files, plain or gzip (ours, or a Collector "
                                        "file exporter's), from any number of processes."),
-    html: Optional[Path] = typer.Option(None, help="Also write an HTML timeline here."),
+    html: Optional[Path] = typer.Option(None, help="Also write an HTML timeline here (its directory must exist)."),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON (schema in the README) "
                                  "instead of tables."),
     gap: float = typer.Option(60.0, help="Seconds without errors that close a window (> 0)."),
 ) -> None:
     """Scope-error windows across processes, with a fleet-wide verdict per window.
 
-    Exit 0: no scope error found; 1: scope errors found; 2: nothing readable (the reason is printed) or a
-    usage error.
+    Exit 0: no scope error found; 1: scope errors found; 2: nothing readable (the reason is printed), a usage
+    error, or an internal error (one line on stderr: never 1).
     """
+    from .terminal import clean
+
     positive("--gap", gap)
     for f in files:
         if not f.exists():
-            fail(f"report: {f}: no such file.")
+            fail(clean(f"report: {f}: no such file."))
         if f.is_dir():
-            fail(f"report: {f}: is a directory (give the files in it).")
-    html_path = None if _no_html(html) else writable_file("--html", html)  # type: ignore[arg-type]
-    from .otlp_json import UnreadableFile
-    from .report import (
-        EXIT_UNREADABLE,
-        analyze_files,
-        exit_code,
-        nothing_readable,
-        render_terminal,
-        write_html,
-        write_json,
-    )
+            fail(clean(f"report: {f}: is a directory (give the files in it)."))
+    html_path = None
+    if not _no_html(html):
+        folder = html.parent  # type: ignore[union-attr]
+        if not folder.exists():  # a typo in a path is not a folder to create
+            fail(clean(f"report: --html {html}: no such directory {folder}"))
+        if not folder.is_dir():
+            fail(clean(f"report: --html {html}: {folder} is not a directory"))
+        html_path = writable_file("--html", html)  # type: ignore[arg-type]
+    try:
+        _report(files, html_path, as_json, gap)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crash must never read as exit 1, "scope errors found"
+        fail(clean(f"report: internal error ({type(exc).__name__}: {exc}); nothing was concluded"))
+
+
+def _report(files: list[Path], html_path: Optional[Path], as_json: bool, gap: float) -> None:
+    from . import report as R
+    from .otlp_read import UnreadableFile
+    from .terminal import clean
 
     try:
-        analysis = analyze_files(files, gap_seconds=gap)
+        analysis = R.analyze_files(files, gap_seconds=gap)
     except UnreadableFile as exc:
-        fail(f"report: {exc}")
-    problem = nothing_readable(analysis)
+        fail(clean(f"report: {exc}"))
+    problem = R.nothing_readable(analysis)
     for warning in analysis.warnings:
-        typer.echo(warning, err=True)
+        typer.echo(clean(warning), err=True)
     if as_json:
-        write_json(analysis, sys.stdout, problem)
+        R.write_json(analysis, sys.stdout, problem)
     if problem is not None:
-        fail(f"report: {problem}", EXIT_UNREADABLE)
+        fail(clean(f"report: {problem}"), R.EXIT_UNREADABLE)
     if not as_json:
-        render_terminal(analysis)
+        R.render_terminal(analysis)
     if html_path is not None:
         try:
-            written = write_html(analysis, html_path)
+            written = R.write_html(analysis, html_path)
         except OSError as exc:
-            fail(f"report: cannot write {html_path}: {exc.strerror or exc}")
-        typer.echo(f"HTML report: {written}", err=as_json)
-    raise typer.Exit(exit_code(analysis))
+            fail(clean(f"report: cannot write {html_path}: {exc.strerror or exc}"))
+        typer.echo(clean(f"HTML report: {written}"), err=as_json)
+    raise typer.Exit(R.exit_code(analysis))
 
 
 @app.command()
@@ -136,7 +150,7 @@ def fingerprint(
     """Print the fingerprint and hint spans carry for a key (read from the environment or stdin, never argv)."""
     from ..config import Settings
     from ..fingerprint import describe
-    from .doctor import UsageError, read_key
+    from .doctor.inputs import UsageError, read_key
 
     try:
         key = read_key(env or key_env, stdin, os.environ)
@@ -148,6 +162,16 @@ def fingerprint(
     typer.echo(f"hint        {cred.hint}")
     typer.echo(f"kind        {cred.kind}")
     typer.echo(f"hmac        {'yes' if secret else 'no'}")
+    for line in _token_lines(key, cred):
+        typer.echo(line)
+
+
+def _token_lines(key: str, cred: Credential) -> list[str]:
+    """What the fingerprint of a JWT was computed from and what it grants: claim names, never claim values."""
+    from .doctor.credential import read_token, token_lines
+
+    reading = read_token(key, cred)
+    return [] if reading is None else [f"{label:<11} {text}" for label, text in token_lines(reading)]
 
 
 @app.command()
@@ -182,27 +206,23 @@ def doctor(
                                 out=out, model_request=model_request, timeout=timeout))
 
 
-FAKE_SERVER_HELP = """Run the fake OpenAI API on 127.0.0.1 (try the instrumentation without a real key).
+def _fake_server_help() -> str:
+    from .fake_server.control import help_text
+
+    return f"""Run the fake OpenAI API on 127.0.0.1 (try the instrumentation without a real key).
 
 Keys in the --key-env variables get every scope; any other key gets 401 invalid_api_key.
 
 Control API (POST a JSON body to the same host and port; each answers with request counts):
 
-  /__fake__/grant {"key": K, "scopes": ["api.threads.read", ...], "organization": O, "project": P}
-  (scopes default to every scope)
+{help_text()}
 
-  /__fake__/lose_scope {"key": K or "*", "scope": S, "start": EPOCH_SECONDS, "duration": SECONDS,
-  "probability": 0..1} (K loses S on that fraction of its calls in that window: script a platform flap)
-
-  /__fake__/reset {} (forget windows, scripted answers and counts)
-
-  /__fake__/accept_any_key {"enabled": true} (every unknown key gets every scope)
-
-  /__fake__/stats {} (counts only)
-
-Example: curl -s localhost:8787/__fake__/lose_scope -d '{"key": "*", "scope": "api.threads.read",
-"duration": 60, "probability": 0.5}'
+Example: curl -s localhost:8787/__fake__/lose_scope -d '{{"key": "*", "scope": "api.threads.read",
+"duration": 60, "probability": 0.5}}'
 """
+
+
+FAKE_SERVER_HELP = _fake_server_help()
 
 
 @app.command("fake-server", help=FAKE_SERVER_HELP)
@@ -220,8 +240,10 @@ def fake_server(
     for name in key_env:
         if os.environ.get(name):
             fake.grant(os.environ[name])
-    typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST /__fake__/grant, /__fake__/lose_scope, "
-               "/__fake__/reset, /__fake__/stats; see --help)")
+    from .fake_server.control import ACTIONS, PREFIX
+
+    typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST {', '.join(PREFIX + a for a in ACTIONS)}; "
+               "see --help)")
     sys.stdout.flush()
     try:
         while True:

@@ -1,32 +1,21 @@
 """OTLP JSON lines: the format the Collector's ``file`` exporter writes, written and read here.
 
-Writing: spans through :class:`~otel_openai_scopes.tools.otlp_file.OpenAIScopesFileSpanExporter` (also the
+Writing: spans through :class:`~otel_openai_scopes.exporter.OpenAIScopesFileSpanExporter` (also the
 ``openai_scopes_file`` entry point), metrics through :class:`OtlpJsonFileMetricExporter` (the demo's).
-
-Reading (:class:`SpanReader`): plain or gzip files, one ``{"resourceSpans": [...]}`` document per line,
-from any number of processes. Every line is counted: read, another signal (metrics, logs), or unreadable
-with a reason; when a file yields no span at all, :func:`why_unreadable` says what it looks like instead
-(console-exporter output, binary data, a Collector ``format: proto`` or zstd file, a cut-off export), so the
-report never turns "I could not read your file" into an all-clear.
+Reading: :class:`SpanReader` (:mod:`.otlp_read`, with per-file accounting) of :class:`SpanRecord` decoded by
+:mod:`.otlp_decode`; :func:`attributes_of` for documents already parsed.
 """
 
-# msgspec evaluates the decode structs' annotations at run time: Optional/Union work on Python 3.9, "X | None" does not:
-# ruff: noqa: UP007, UP045
 from __future__ import annotations
 
-import gzip
-import io
 import os
-from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Optional, Union
+from typing import Any
 
-import msgspec
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
-from .otlp_file import AppendOnlyFile, OpenAIScopesFileSpanExporter
+from ..exporter import AppendOnlyFile, OpenAIScopesFileSpanExporter
+from .otlp_decode import SpanRecord, process_id, process_label
+from .otlp_read import FileStats, SpanReader, UnreadableFile, file_warnings, read_spans, split_points
 
 # The demo's and tests' name for the span exporter.
 OtlpJsonFileSpanExporter = OpenAIScopesFileSpanExporter
@@ -61,7 +50,7 @@ class OtlpJsonFileMetricExporter(MetricExporter):
         from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped,unused-ignore]
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
-        from .otlp_file import dumps_line
+        from ..exporter import dumps_line
 
         self._out.write_line(dumps_line(_hex_ids(MessageToDict(encode_metrics(metrics_data)))))
         return MetricExportResult.SUCCESS
@@ -71,82 +60,6 @@ class OtlpJsonFileMetricExporter(MetricExporter):
 
     def shutdown(self, timeout_millis: float = 30_000, **kwargs: Any) -> None:
         pass
-
-
-# ---- the OTLP/JSON shape, as far as the report reads it (unknown fields are skipped by the decoder) ----
-class _ArrayValue(msgspec.Struct, gc=False):
-    values: list[_AnyValue] = msgspec.field(default_factory=list)
-
-
-class _AnyValue(msgspec.Struct, gc=False):
-    stringValue: Optional[str] = None
-    boolValue: Optional[bool] = None
-    intValue: Union[int, str, None] = None
-    doubleValue: Union[float, str, None] = None
-    arrayValue: Optional[_ArrayValue] = None
-
-
-class _KeyValue(msgspec.Struct, gc=False):
-    key: str = ""
-    value: _AnyValue = msgspec.field(default_factory=_AnyValue)
-
-
-class _Span(msgspec.Struct, gc=False):
-    name: str = ""
-    startTimeUnixNano: Union[int, str] = 0
-    endTimeUnixNano: Union[int, str] = 0
-    attributes: list[_KeyValue] = msgspec.field(default_factory=list)
-
-
-class _ScopeSpans(msgspec.Struct, gc=False):
-    spans: list[_Span] = msgspec.field(default_factory=list)
-
-
-class _Resource(msgspec.Struct, gc=False):
-    attributes: list[_KeyValue] = msgspec.field(default_factory=list)
-
-
-class _ResourceSpans(msgspec.Struct, gc=False):
-    resource: _Resource = msgspec.field(default_factory=_Resource)
-    scopeSpans: list[_ScopeSpans] = msgspec.field(default_factory=list)
-
-
-class _Document(msgspec.Struct, gc=False):
-    resourceSpans: Optional[list[_ResourceSpans]] = None
-    # other signals: skipped unparsed (an empty Raw means absent)
-    resourceMetrics: msgspec.Raw = msgspec.Raw()
-    resourceLogs: msgspec.Raw = msgspec.Raw()
-    resourceProfiles: msgspec.Raw = msgspec.Raw()
-
-
-_DECODER = msgspec.json.Decoder(_Document)
-
-
-def _value(v: _AnyValue) -> Any:
-    if v.stringValue is not None:
-        return v.stringValue
-    if v.intValue is not None:
-        return int(v.intValue)
-    if v.boolValue is not None:
-        return v.boolValue
-    if v.doubleValue is not None:
-        return float(v.doubleValue)
-    if v.arrayValue is not None:
-        return [_value(x) for x in v.arrayValue.values]
-    return None
-
-
-def _attributes(items: list[_KeyValue], keys: Optional[frozenset[str]]) -> dict[str, Any]:
-    if keys is None:
-        return {kv.key: _value(kv.value) for kv in items}
-    out: dict[str, Any] = {}
-    for kv in items:  # the hot loop of a report: strings, the common case, inline
-        key = kv.key
-        if key in keys:
-            v = kv.value
-            text = v.stringValue
-            out[key] = text if text is not None else _value(v)
-    return out
 
 
 def any_value(v: Any) -> Any:
@@ -165,334 +78,9 @@ def any_value(v: Any) -> Any:
     return None
 
 
-def attributes_of(items: Optional[list[dict[str, Any]]]) -> dict[str, Any]:
+def attributes_of(items: list[dict[str, Any]] | None) -> dict[str, Any]:
     """OTLP/JSON attributes (parsed dicts) -> a flat mapping."""
     return {kv["key"]: any_value(kv.get("value", {})) for kv in items or () if "key" in kv}
-
-
-class SpanRecord:
-    """One span from an OTLP JSON file, flattened to what the report reads."""
-
-    __slots__ = ("_raw", "attributes", "end_ns", "name", "process", "resource", "source", "start_ns")
-
-    def __init__(self, name: str, start_ns: int, end_ns: int, attributes: dict[str, Any],
-                 resource: dict[str, Any], source: str = "", process: Optional[str] = None,
-                 raw: Optional[list[_KeyValue]] = None) -> None:
-        self.name = name
-        self.start_ns = start_ns
-        self.end_ns = end_ns
-        self.attributes = attributes
-        self.resource = resource
-        self.source = source
-        #: which process emitted it (:func:`process_id`)
-        self.process = process_id(resource, source) if process is None else process
-        self._raw = raw  # every decoded attribute, for get() of those ``attributes`` does not hold
-
-    def get(self, key: str) -> Any:
-        """An attribute: from ``attributes`` (the ones read for every span), else converted on demand."""
-        attributes = self.attributes
-        if key in attributes or self._raw is None:
-            return attributes.get(key)
-        for kv in self._raw:
-            if kv.key == key:
-                value = attributes[key] = _value(kv.value)
-                return value
-        attributes[key] = None
-        return None
-
-
-def process_id(resource: dict[str, Any], source: str) -> str:
-    """Which process emitted a span: ``service.instance.id``, else host and pid, else the file."""
-    inst = resource.get("service.instance.id")
-    if inst:
-        return str(inst)
-    pid = resource.get("process.pid")
-    host = resource.get("host.name")
-    if pid:
-        return f"{host} pid {pid}" if host else f"pid {pid}"
-    return source
-
-
-def process_label(resource: dict[str, Any], source: str) -> str:
-    """A short human label: service name, pid and host where known."""
-    parts = [str(resource.get("service.name") or "")]
-    if resource.get("process.pid"):
-        parts.append(f"pid {resource['process.pid']}")
-    if resource.get("host.name"):
-        parts.append(f"@{resource['host.name']}")
-    label = " ".join(p for p in parts if p)
-    return label or process_id(resource, source)
-
-
-# ---- reading with accounting ----------------------------------------------------------------------------
-MAX_LINE_BYTES = 64 * 1024 * 1024  # a Collector export request is a few MB; longer lines are skipped, counted
-SNIFF_BYTES = 64 * 1024
-
-NOT_JSON = "not JSON"
-NOT_OTLP = "JSON but not OTLP (no resourceSpans/resourceMetrics/resourceLogs)"
-CUT_OFF = "last line cut off (export still running, or the file was truncated)"
-TOO_LONG = f"line longer than {MAX_LINE_BYTES // (1024 * 1024)} MiB"
-BINARY = "binary data"
-BAD_FIELDS = "OTLP with fields of the wrong type (e.g. a time that is not a number)"
-
-
-@dataclass
-class FileStats:
-    """What one file held: lines read, spans, other signals and unreadable lines by reason."""
-
-    path: str
-    compression: str = ""  # "", "gzip"
-    lines: int = 0
-    spans: int = 0
-    other_signals: int = 0  # metrics, logs, profiles lines (readable, not spans)
-    unreadable: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
-    problem: str = ""  # why nothing was readable, when that is the case (set by the reader)
-
-    def add_unreadable(self, reason: str) -> None:
-        self.unreadable += 1
-        self.reasons[reason] += 1
-
-
-class UnreadableFile(Exception):
-    """The file cannot be opened or read at all (missing, a directory, permission)."""
-
-
-def _sniff(head: bytes) -> str:
-    """What a file that yielded no OTLP line looks like, from its first bytes."""
-    if not head:
-        return "the file is empty"
-    if head[:4] == b"\x28\xb5\x2f\xfd":
-        return ("zstd-compressed (Collector file exporter with compression: zstd): decompress it first "
-                "(zstd -d FILE), or configure the exporter without compression")
-    if len(head) > 5 and head[0] == 0 and head[4:5] == b"\x0a":
-        return "length-prefixed protobuf (Collector file exporter with format: proto): configure format: json"
-    text = head.decode("utf-8", errors="replace")
-    if b"\x00" in head or text.count("\ufffd") > len(text) // 20:
-        return "binary data, not text"
-    if '"context": {' in text and ('"span_id": "0x' in text or '"trace_id": "0x' in text):
-        return ("this looks like console-exporter output (ConsoleSpanExporter: one pretty-printed span per block), "
-                "not OTLP JSON lines: write the file with --traces_exporter openai_scopes_file or a Collector "
-                "file exporter")
-    if text.lstrip().startswith(("{", "[")):
-        return "JSON, but no line is an OTLP export (resourceSpans)"
-    return "text, but no line is OTLP JSON"
-
-
-def _open(path: Path, stats: FileStats) -> tuple[IO[bytes], bytes]:
-    try:
-        raw: IO[bytes] = open(path, "rb", buffering=1 << 20)  # noqa: SIM115 - the caller closes it
-    except OSError as exc:
-        raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
-    try:
-        head = raw.read(SNIFF_BYTES)
-        raw.seek(0)
-    except OSError as exc:
-        raw.close()
-        raise UnreadableFile(f"cannot read {path}: {exc.strerror or exc}") from None
-    if head[:2] == b"\x1f\x8b":
-        stats.compression = "gzip"
-        stream: IO[bytes] = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        try:
-            head = stream.read(SNIFF_BYTES)
-            stream.seek(0)
-        except (OSError, EOFError):
-            pass  # a damaged gzip stream is counted line by line below
-        return stream, head
-    return raw, head
-
-
-def _lines(stream: IO[bytes], stats: FileStats) -> Iterator[tuple[Union[bytes, memoryview], bool]]:
-    """(line, complete) pairs; lines over MAX_LINE_BYTES are drained and counted, never held."""
-    while True:
-        try:
-            line = stream.readline(MAX_LINE_BYTES + 1)
-        except (OSError, EOFError, gzip.BadGzipFile):
-            stats.add_unreadable("compressed data damaged or cut off")
-            return
-        if not line:
-            return
-        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-            stats.lines += 1
-            stats.add_unreadable(TOO_LONG)
-            while line and not line.endswith(b"\n"):
-                line = stream.readline(MAX_LINE_BYTES)
-            continue
-        yield line, line.endswith(b"\n")
-
-
-class SpanReader:
-    """Streams :class:`SpanRecord` from files, counting what it read and what it could not.
-
-    ``keys`` limits the span attributes kept (the report reads a dozen of the thirty); ``None`` keeps all.
-    """
-
-    def __init__(self, paths: Sequence[str | os.PathLike[str]], keys: Optional[frozenset[str]] = None,
-                 byte_range: Optional[tuple[int, int]] = None) -> None:
-        self.paths = [Path(p) for p in paths]
-        self.keys = keys
-        #: read only bytes [start, end) of the (single, plain) file: one worker's share (:func:`split_points`)
-        self.byte_range = byte_range
-        self.files: list[FileStats] = []
-
-    @property
-    def spans(self) -> int:
-        return sum(f.spans for f in self.files)
-
-    @property
-    def unreadable_lines(self) -> int:
-        return sum(f.unreadable for f in self.files)
-
-    def __iter__(self) -> Iterator[SpanRecord]:
-        for path in self.paths:
-            stats = FileStats(str(path))
-            self.files.append(stats)
-            yield from self._read(path, stats)
-
-    def _read(self, path: Path, stats: FileStats) -> Iterator[SpanRecord]:
-        if self.byte_range is not None:
-            stream, head = _open_range(path, *self.byte_range), b""
-        else:
-            stream, head = _open(path, stats)
-        source = str(path)
-        resources: dict[bytes, tuple[dict[str, Any], str]] = {}
-        with stream:
-            # Plain reads, not a memory map: a file truncated while it is read (copytruncate rotation) would
-            # kill a mapped reader with SIGBUS; here it only ends the read early.
-            for line, complete in _lines(stream, stats):
-                if len(line) < 64 and not bytes(line).strip():
-                    continue
-                stats.lines += 1
-                try:
-                    doc = _DECODER.decode(line)
-                except msgspec.ValidationError:
-                    stats.add_unreadable(NOT_OTLP)
-                    continue
-                except msgspec.DecodeError:
-                    stats.add_unreadable(NOT_JSON if complete else CUT_OFF)
-                    continue
-                if doc.resourceSpans is None:
-                    if not (doc.resourceMetrics or doc.resourceLogs or doc.resourceProfiles):
-                        stats.add_unreadable(NOT_OTLP)
-                    else:
-                        stats.other_signals += 1
-                    continue
-                try:
-                    records = self._records(doc, resources, source)
-                except (ValueError, TypeError, OverflowError):  # e.g. a time that is not a number
-                    stats.add_unreadable(BAD_FIELDS)
-                    continue
-                stats.spans += len(records)
-                yield from records
-        if not stats.spans:
-            stats.problem = _why(stats, head)
-
-    def _records(self, doc: _Document, resources: dict[bytes, tuple[dict[str, Any], str]],
-                 source: str) -> list[SpanRecord]:
-        """One line's spans, converted whole: a bad field makes the line unreadable, never half-read."""
-        keys = self.keys
-        out: list[SpanRecord] = []
-        for rs in doc.resourceSpans or ():
-            raw_resource = msgspec.json.encode(rs.resource.attributes)
-            known = resources.get(raw_resource)
-            if known is None:
-                attrs = _attributes(rs.resource.attributes, None)
-                known = (attrs, process_id(attrs, source))
-                if len(resources) < 4096:
-                    resources[raw_resource] = known
-            resource, process = known
-            for ss in rs.scopeSpans:
-                for sp in ss.spans:
-                    out.append(SpanRecord(sp.name, int(sp.startTimeUnixNano), int(sp.endTimeUnixNano),
-                                          _attributes(sp.attributes, keys), resource, source, process,
-                                          sp.attributes if keys is not None else None))
-        return out
-
-    def warnings(self) -> list[str]:
-        return file_warnings(self.files)
-
-
-def file_warnings(files: Sequence[FileStats]) -> list[str]:
-    """One line per file with unreadable lines (files that yielded spans), with counts and reasons."""
-    out = []
-    for f in files:
-        if f.unreadable and f.spans:
-            reasons = ", ".join(f"{n} {r}" for r, n in f.reasons.most_common())
-            out.append(f"warning: {f.unreadable} of {f.lines} lines unreadable in {f.path} ({reasons}); "
-                       f"{f.spans} spans read from the rest")
-    return out
-
-
-class _ByteRange(io.RawIOBase):
-    """Bytes [start, end) of a file, read like a whole file."""
-
-    def __init__(self, raw: io.FileIO, start: int, end: int) -> None:
-        super().__init__()
-        raw.seek(start)
-        self._raw = raw
-        self._left = end - start
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._left <= 0:
-            return 0
-        view = memoryview(buffer)[:self._left]
-        n = self._raw.readinto(view) or 0
-        self._left -= n
-        return n
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-def _open_range(path: Path, start: int, end: int) -> IO[bytes]:
-    try:
-        raw = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with the range
-    except OSError as exc:
-        raise UnreadableFile(f"cannot open {path}: {exc.strerror or exc}") from None
-    return io.BufferedReader(_ByteRange(raw, start, end), 1 << 20)
-
-
-def split_points(path: str | os.PathLike[str], parts: int) -> list[int]:
-    """Offsets cutting a plain file into ``parts`` byte ranges of about equal size, each starting at a line
-    (``[0, a, b, size]``); fewer ranges when a line is too long to find its end (at most MAX_LINE_BYTES)."""
-    size = os.path.getsize(path)
-    points = [0]
-    with open(path, "rb") as f:
-        for k in range(1, parts):
-            at = max(size * k // parts, points[-1])
-            f.seek(at)
-            rest = f.readline(MAX_LINE_BYTES + 1)
-            if not rest.endswith(b"\n"):
-                continue  # the end of the file, or a line too long to look for its end
-            cut = at + len(rest)
-            if points[-1] < cut < size:
-                points.append(cut)
-    points.append(size)
-    return points
-
-
-def _why(stats: FileStats, head: bytes) -> str:
-    sniffed = _sniff(head)
-    if sniffed.startswith(("zstd", "length-prefixed", "binary")):
-        return sniffed
-    if stats.other_signals and not stats.unreadable:
-        return f"{stats.other_signals} metrics/logs line(s) but no spans"
-    if stats.lines and set(stats.reasons) == {CUT_OFF}:
-        return "its only line is cut off (a truncated export)"
-    if stats.lines == 0 and stats.unreadable == 0:
-        return "the file is empty" if not head else sniffed
-    if stats.reasons.get(NOT_OTLP, 0) == stats.unreadable and sniffed.startswith("JSON"):
-        return "JSON lines, but none is an OTLP export (resourceSpans)"
-    return sniffed
-
-
-def read_spans(paths: Sequence[str | os.PathLike[str]]) -> Iterator[SpanRecord]:
-    """Spans from OTLP JSON lines files (collector file exporter or ours), every attribute kept."""
-    return iter(SpanReader(paths))
 
 
 __all__ = [
