@@ -118,7 +118,8 @@ class Verdict(NamedTuple):
         return action
 
 
-def _iso(ts: float) -> str:
+def iso_time(ts: float) -> str:
+    """``2026-12-06T07:51:22.123Z`` (UTC, milliseconds), as on spans."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
 
@@ -174,7 +175,7 @@ class Diagnosis:
             recent.clear()
         recent[key] = now
         with self._lock:
-            iso = _iso(now)
+            iso = iso_time(now)
             fp, org, project, host = cred
             contexts = self._contexts
             for name in (*scopes, endpoint):
@@ -188,6 +189,14 @@ class Diagnosis:
                 contexts.move_to_end(where)
             while len(contexts) > self.max_entries:
                 contexts.popitem(last=False)
+
+    def last_success(self, cred: CredentialTuple, scope: str, endpoint: str) -> float:
+        """When ``cred`` last passed ``scope`` or ``endpoint`` within the window (0.0: not within it). Read-only."""
+        horizon = self.clock() - self.window
+        with self._lock:
+            found = max((s.last_success for s in (self._scopes.get((cred, scope)), self._scopes.get((cred, endpoint)))
+                         if s is not None), default=0.0)
+        return found if found >= horizon else 0.0
 
     def _other_context(self, cred: CredentialTuple, scope: str, endpoint: str, horizon: float) -> _Context | None:
         """The latest success of the same key in another organization/project within the window (caller locks)."""
@@ -253,7 +262,7 @@ class Diagnosis:
             previous = state.label
             state.label = label
             if other is not None:  # the evidence is the other context's success, not this tuple's
-                return Verdict(label, previous, other[0], _iso(other[0]), other[3], len(failing.clients),
+                return Verdict(label, previous, other[0], iso_time(other[0]), other[3], len(failing.clients),
                                len(failing.keys), state.failures, other[1], other[2])
             return Verdict(
                 label=label,

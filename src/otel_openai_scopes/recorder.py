@@ -21,6 +21,7 @@ from .caches import BoundedCache, Cap
 from .client_view import ClientView
 from .clients import INFO_ATTRIBUTE, ClientInfo, ClientRegistry, copy_changes
 from .config import Settings
+from .derived import parent_evidence
 from .endpoints import EndpointMatcher
 from .fingerprint import CredentialCache
 from .forking import PROCESS
@@ -269,7 +270,9 @@ class Recorder:
             attempt_events(span, state.attempt_log or (), secrets)
         for scope, verdict in verdicts:
             if verdict.changed:
-                diagnosis_changed(span, sent.fingerprint, scope, verdict, client_id)
+                evidence = parent_evidence(self.diagnosis, info, state.view.host, scope, route.key, self.scheme) \
+                    if info.copy_changed else ""
+                diagnosis_changed(span, sent, scope, verdict, client_id, evidence)
         if error_type:
             span.set_status(out.span_status or Status(StatusCode.ERROR, error_type))  # type: ignore[union-attr]
         instruments = self.instruments
