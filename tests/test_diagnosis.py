@@ -10,6 +10,7 @@ import openai
 import pytest
 
 from otel_openai_scopes import attributes as A
+from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.clients import ClientRegistry
 from otel_openai_scopes.diagnosis import Diagnosis
 
@@ -207,7 +208,8 @@ def test_other_org_or_project_is_another_tuple():
     d = Diagnosis()
     d.observe_success(CRED, (READ,), "GET /x", "c1")
     other_project = ("fp1", "org", "proj_other", "api.openai.com")
-    assert d.observe_scope_error(other_project, READ, "GET /x", "c1", False).label == A.DIAGNOSIS_UNKNOWN
+    # Never platform-side: the tuple has no success of its own (the key passed in another project instead).
+    assert d.observe_scope_error(other_project, READ, "GET /x", "c1", False).label == V.CONTEXT_MISMATCH
     assert d.observe_scope_error(CRED, READ, "GET /x", "c1", False).label == A.DIAGNOSIS_SCOPE_FLAPPING
 
 
@@ -277,3 +279,91 @@ def test_a_404_counts_as_evidence_the_scope_was_held(fake, key, instrumentor, te
     with pytest.raises(openai.AuthenticationError):
         c.beta.threads.retrieve("thread_nonexistent_1")
     assert labels(scope_error_spans(telemetry)) == [A.DIAGNOSIS_SCOPE_FLAPPING]
+
+
+# ---- token_lacks_scope and context_mismatch (pure, fake clock) -----------------------------------
+def test_a_token_lacking_the_scope_is_certain_at_the_first_failure():
+    d = Diagnosis(clock=Clock())
+    verdicts = [d.observe_scope_error(CRED, "api.responses.write", "POST /responses", "c1", False, lacks=True)
+                for _ in range(4)]
+    assert [v.label for v in verdicts] == [V.TOKEN_LACKS_SCOPE] * 4
+    assert [v.changed for v in verdicts] == [True, False, False, False]
+
+
+def test_the_tokens_own_grant_outranks_history_but_not_a_mutated_client():
+    d = Diagnosis(clock=Clock())
+    d.observe_success(CRED, (READ,), "GET /x", "c1")  # the server let it through once (or the map is wrong)
+    assert d.observe_scope_error(CRED, READ, "GET /x", "c1", False, lacks=True).label == V.TOKEN_LACKS_SCOPE
+    assert d.observe_scope_error(CRED, READ, "GET /x", "c1", True, lacks=True).label == V.CLIENT_MUTATED
+    # A token whose grant includes the scope: its history decides, as for a key.
+    assert d.observe_scope_error(CRED, READ, "GET /x", "c1", False, lacks=False).label == V.SCOPE_FLAPPING
+
+
+def test_the_same_key_passing_in_another_project_is_a_context_mismatch_at_once():
+    clock = Clock()
+    d = Diagnosis(clock=clock)
+    ok = ("fp1", "org-1", "proj_ok", "api.openai.com")
+    bad = ("fp1", "org-1", "proj_bad", "api.openai.com")
+    d.observe_success(ok, (READ,), "GET /threads/{thread_id}/runs", "c-ok")
+    clock.now += 30
+    v = d.observe_scope_error(bad, READ, "GET /threads/{thread_id}/runs", "c-bad", False)
+    assert v.label == V.CONTEXT_MISMATCH and (v.other_organization, v.other_project) == ("org-1", "proj_ok")
+    assert v.last_success == clock.now - 30 and v.last_success_client == "c-ok"
+    attrs = v.span_attributes("c-bad")
+    assert attrs[A.DIAGNOSIS_LAST_SUCCESS_PROJECT] == "proj_ok"
+    assert attrs[A.DIAGNOSIS_LAST_SUCCESS_ORGANIZATION] == "org-1"
+    assert attrs[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] is False
+    # The passing tuple failing too is the platform's (its own success), not a mismatch.
+    assert d.observe_scope_error(ok, READ, "GET /y", "c-ok", False).label == V.SCOPE_FLAPPING
+    # Evidence on the endpoint counts like evidence for the scope.
+    assert d.observe_scope_error(bad, "api.threads.write", "GET /threads/{thread_id}/runs", "c-bad",
+                                 False).label == V.CONTEXT_MISMATCH
+
+
+def test_no_context_mismatch_for_another_key_or_host_or_outside_the_window():
+    clock = Clock()
+    d = Diagnosis(window=900, clock=clock)
+    d.observe_success(("fp1", "", "proj_ok", "api.openai.com"), (READ,), "GET /x", "c1")
+    for other in (("fp2", "", "proj_bad", "api.openai.com"), ("fp1", "", "proj_bad", "gateway.example")):
+        assert d.observe_scope_error(other, READ, "GET /x", "c2", False).label == V.UNKNOWN
+    clock.now += 901
+    labels_ = [d.observe_scope_error(("fp1", "", "proj_bad", "api.openai.com"), READ, "GET /x", "c2", False).label
+               for _ in range(3)]
+    assert labels_ == [V.UNKNOWN, V.UNKNOWN, V.NEVER_GRANTED]
+
+
+def test_the_other_context_is_masked_like_the_values_sent():
+    d = Diagnosis(clock=Clock())
+    key = "sk-proj-" + "Q7w" * 16
+    d.observe_success(("fp1", "", key[8:40], "h"), (READ,), "GET /x", "c1")  # a key pasted into the project
+    v = d.observe_scope_error(("fp1", "", "proj_bad", "h"), READ, "GET /x", "c2", False)
+    assert v.label == V.CONTEXT_MISMATCH
+    shown = v.span_attributes("c2", key)[A.DIAGNOSIS_LAST_SUCCESS_PROJECT]
+    assert key[8:16] not in shown and key[20:28] not in shown
+
+
+def test_context_memory_is_bounded():
+    d = Diagnosis(max_entries=64)
+    for i in range(5_000):
+        d.observe_success((f"fp{i}", "", f"p{i}", "h"), (READ, "model.request"), f"GET /x{i}", f"c{i}")
+    assert len(d._contexts) <= 64
+
+
+def test_context_mismatch_live_when_one_client_sends_the_wrong_project(fake, key, instrumentor, telemetry, caplog):
+    """One key, two projects: the client with the right project passes, the other fails at once as configuration,
+    naming the project that passed (as a pod whose OPENAI_PROJECT_ID points at the wrong project would)."""
+    good = openai.OpenAI(api_key=key, project="proj_ok", base_url=fake.base_url, max_retries=0)
+    drifted = openai.OpenAI(api_key=key, project="proj_bad", base_url=fake.base_url, max_retries=0)
+    good.beta.threads.runs.list(THREAD)
+    fake.script("GET", "/runs", 401, {"error": {"message": "Missing scopes: api.threads.read."}}, times=3)
+    caplog.set_level("INFO", logger="otel_openai_scopes.diagnosis")
+    for _ in range(3):
+        with pytest.raises(openai.AuthenticationError):
+            drifted.beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert labels(errors) == [V.CONTEXT_MISMATCH] * 3
+    first = errors[0].attributes
+    assert first[A.PROJECT] == "proj_bad" and first[A.DIAGNOSIS_LAST_SUCCESS_PROJECT] == "proj_ok"
+    assert first[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] is False
+    assert telemetry.metric_sum(A.METRIC_SCOPE_ERRORS, **{A.DIAGNOSIS: V.CONTEXT_MISMATCH}) == 3
+    assert any(V.CONTEXT_MISMATCH in r.getMessage() for r in caplog.records)

@@ -36,6 +36,8 @@ PROVIDER_AZURE: Final = "azure.ai.openai"
 OPERATION: Final = "openai.operation"
 SCOPE_REQUIRED: Final = "openai.scope.required"
 SCOPE_MISSING: Final = "openai.scope.missing"
+# Scopes the credential's own claims grant (tokens that list them: ``scp``/``scope``), in scope grammar, bounded.
+SCOPE_GRANTED: Final = "openai.scope.granted"
 SCOPE_ERROR: Final = "openai.scope_error"
 ERROR_CODE: Final = "openai.error.code"
 
@@ -66,6 +68,9 @@ DIAGNOSIS: Final = "openai.scope_error.diagnosis"
 DIAGNOSIS_LAST_SUCCESS_TIME: Final = "openai.scope_error.last_success.time"
 DIAGNOSIS_LAST_SUCCESS_CLIENT: Final = "openai.scope_error.last_success.client_id"
 DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT: Final = "openai.scope_error.last_success.same_client"
+# context_mismatch: the organization and project (as sent, masked) with which the same key passed.
+DIAGNOSIS_LAST_SUCCESS_ORGANIZATION: Final = "openai.scope_error.last_success.organization"
+DIAGNOSIS_LAST_SUCCESS_PROJECT: Final = "openai.scope_error.last_success.project"
 DIAGNOSIS_FAILING_CLIENTS: Final = "openai.scope_error.failing_clients"
 DIAGNOSIS_FAILING_KEYS: Final = "openai.scope_error.failing_keys"
 DIAGNOSIS_PREVIOUS: Final = "openai.scope_error.previous_diagnosis"
@@ -145,9 +150,14 @@ SPAN_ATTRIBUTES: Final = (
     DIAGNOSIS_LAST_SUCCESS_TIME,
     DIAGNOSIS_LAST_SUCCESS_CLIENT,
     DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT,
+    DIAGNOSIS_LAST_SUCCESS_ORGANIZATION,
+    DIAGNOSIS_LAST_SUCCESS_PROJECT,
     DIAGNOSIS_FAILING_CLIENTS,
     DIAGNOSIS_FAILING_KEYS,
 )
 
 # Key kinds (values of KEY_KIND).
-KEY_KINDS: Final = ("project", "user", "service_account", "admin", "workload_identity", "none", "other")
+# ``user_token``: an OAuth access token of a signed-in user/app (its claims list scopes and a client id);
+# ``workload_identity``: a token whose claims tell a workload-identity exchange; ``token``: any other JWT.
+KEY_KINDS: Final = ("project", "user", "service_account", "admin", "workload_identity", "user_token", "token",
+                    "none", "other")

@@ -1,15 +1,25 @@
 """Live diagnosis of each missing-scope error: platform flapping, a mutated client, or a scope never granted.
 
 A missing-scope 401 means the server accepted a credential and found it lacking a scope. What the
-process has seen tells the causes apart:
+process has seen tells the causes apart, in this order:
 
 * ``client_mutated``: the client that sent it no longer holds the api_key, organization, project
   or base_url it was built with (the corrupted-shared-client case);
+* ``token_lacks_scope``: the credential is a token whose own claims list the scopes it was granted,
+  and this scope is not among them: certain from the first failure (re-authorise, requesting it);
 * ``scope_flapping``: the same credential tuple (key fingerprint, organization, project, host)
   succeeded for this scope, or on this very endpoint, within the look-back window, from any client;
+* ``context_mismatch``: the same key (fingerprint, host) succeeded for this scope, or on this endpoint,
+  within the window with another organization or project, and this tuple has not: the key holds the
+  scope in the other context (a pod sending the wrong project), certain from the first failure;
 * ``never_granted``: the tuple has not succeeded for this scope within the window and has failed
   at least ``min_failures`` times (a restricted key, or the owner's role lacks the permission);
 * ``unknown``: not enough evidence yet.
+
+A token whose claims include the scope and still fails gets the verdict its history gives: its grant rules
+out ``token_lacks_scope`` and is on the span (``openai.scope.granted``) beside the missing scope, but it is no
+proof of a platform fault (the subject's role in the organization or project may lack the permission, which
+the server checks on top of the token's scopes), and a platform-side verdict needs a success of the same tuple.
 
 Memory is bounded (LRU over tuples x scopes, capped per-scope sets) and each update is O(1)
 amortised under one short lock, so it is safe from threads and asyncio tasks alike.
@@ -26,9 +36,13 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from . import attributes as A
+from . import verdicts as V
 from .forking import after_fork_in_child
+from .redact import mask_value
 
 CredentialTuple = tuple[str, str, str, str]  # fingerprint, organization, project, host
+#: Where a key (fingerprint, host) last passed a scope or endpoint: (time, organization, project, client id).
+_Context = tuple[float, str, str, str]
 
 
 @dataclass
@@ -59,12 +73,16 @@ class Verdict(NamedTuple):
     failing_clients: int
     failing_keys: int
     failures: int
+    #: context_mismatch: the organization and project (as sent) with which the key passed; "" when not sent.
+    other_organization: str = ""
+    other_project: str = ""
 
     @property
     def changed(self) -> bool:
         return self.label != self.previous
 
-    def span_attributes(self, client_id: str) -> dict[str, object]:
+    def span_attributes(self, client_id: str, *secrets: str | None) -> dict[str, object]:
+        """The verdict's span attributes; ``secrets`` (the credential sent) are masked in the values as sent."""
         attrs: dict[str, object] = {
             A.DIAGNOSIS: self.label,
             A.DIAGNOSIS_FAILING_CLIENTS: self.failing_clients,
@@ -74,6 +92,10 @@ class Verdict(NamedTuple):
             attrs[A.DIAGNOSIS_LAST_SUCCESS_TIME] = self.last_success_iso
             attrs[A.DIAGNOSIS_LAST_SUCCESS_CLIENT] = self.last_success_client
             attrs[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] = self.last_success_client == client_id
+        if self.other_organization:
+            attrs[A.DIAGNOSIS_LAST_SUCCESS_ORGANIZATION] = mask_value(self.other_organization, *secrets) or "***"
+        if self.other_project:
+            attrs[A.DIAGNOSIS_LAST_SUCCESS_PROJECT] = mask_value(self.other_project, *secrets) or "***"
         return attrs
 
 
@@ -97,6 +119,8 @@ class Diagnosis:
         self._scopes: OrderedDict[tuple[CredentialTuple, str], _ScopeState] = OrderedDict()
         self._failing: OrderedDict[str, _FailingSet] = OrderedDict()
         self._recent: dict[tuple[CredentialTuple, str, str], float] = {}
+        #: (fingerprint, host, scope or endpoint) -> the context of its latest success (LRU, max_entries).
+        self._contexts: OrderedDict[tuple[str, str, str], _Context] = OrderedDict()
         _instances.add(self)
 
     def _after_fork(self) -> None:
@@ -132,12 +156,30 @@ class Diagnosis:
         recent[key] = now
         with self._lock:
             iso = _iso(now)
+            fp, org, project, host = cred
+            contexts = self._contexts
             for name in (*scopes, endpoint):
                 state = self._entry((cred, name))
                 state.last_success = now
                 state.last_success_iso = iso
                 state.last_success_client = client_id
                 state.failures = 0
+                where = (fp, host, name)
+                contexts[where] = (now, org, project, client_id)
+                contexts.move_to_end(where)
+            while len(contexts) > self.max_entries:
+                contexts.popitem(last=False)
+
+    def _other_context(self, cred: CredentialTuple, scope: str, endpoint: str, horizon: float) -> _Context | None:
+        """The latest success of the same key in another organization/project within the window (caller locks)."""
+        fp, org, project, host = cred
+        found: _Context | None = None
+        for name in (scope, endpoint):
+            ctx = self._contexts.get((fp, host, name))
+            if ctx is not None and ctx[0] >= horizon and (ctx[1], ctx[2]) != (org, project) and \
+                    (found is None or ctx[0] > found[0]):
+                found = ctx
+        return found
 
     def observe_scope_error(
         self,
@@ -146,7 +188,10 @@ class Diagnosis:
         endpoint: str,
         client_id: str,
         mutated: bool,
+        lacks: bool = False,
     ) -> Verdict:
+        """A scope error of ``cred`` for ``scope`` on ``endpoint``; ``lacks``: the credential's own claims list
+        its granted scopes and ``scope`` is not among them."""
         now = self.clock()
         horizon = now - self.window
         if self._recent:
@@ -173,16 +218,24 @@ class Diagnosis:
                 while members and (next(iter(members.values())) < horizon or len(members) > self.MAX_PER_SCOPE):
                     members.popitem(last=False)
 
+            other = None
             if mutated:
-                label = A.DIAGNOSIS_CLIENT_MUTATED
+                label = V.CLIENT_MUTATED
+            elif lacks:
+                label = V.TOKEN_LACKS_SCOPE
             elif last_success and last_success >= horizon:
-                label = A.DIAGNOSIS_SCOPE_FLAPPING
+                label = V.SCOPE_FLAPPING
+            elif (other := self._other_context(cred, scope, endpoint, horizon)) is not None:
+                label = V.CONTEXT_MISMATCH
             elif state.failures >= self.min_failures:
-                label = A.DIAGNOSIS_NEVER_GRANTED
+                label = V.NEVER_GRANTED
             else:
-                label = A.DIAGNOSIS_UNKNOWN
+                label = V.UNKNOWN
             previous = state.label
             state.label = label
+            if other is not None:  # the evidence is the other context's success, not this tuple's
+                return Verdict(label, previous, other[0], _iso(other[0]), other[3], len(failing.clients),
+                               len(failing.keys), state.failures, other[1], other[2])
             return Verdict(
                 label=label,
                 previous=previous,

@@ -7,19 +7,33 @@ anyone who does not hold the secret.
 
 The hint shows the key's type prefix and at most its last 4 characters (``sk-proj-...WXYZ``), as
 the OpenAI dashboard does; keys shorter than 20 characters show no tail at all.
+
+A JWT credential (an OAuth access token, a workload-identity token) is refreshed often, so its fingerprint is
+that of its identity: issuer, subject and client id read from its claims (:mod:`.tokens`), under a domain tag of
+their own, never the token string; one identity keeps one fingerprint across refreshes. A JWT whose claims
+cannot be read is fingerprinted whole, as a key is. The hint of any JWT is ``eyJ...#`` and the first 4
+characters of its fingerprint: its own last characters are signature (new at every refresh) and its claims are
+personal data, so neither is shown.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+from .tokens import TOKEN, looks_like_jwt, read_claims
 
 FINGERPRINT_HEX_CHARS = 16
 HINT_TAIL_CHARS = 4
 HINT_MIN_KEY_CHARS = 20
 _DOMAIN = b"otel-openai-scopes/v1\x00"
+#: Domain of identity fingerprints: an identity's fingerprint can never equal a key's.
+_IDENTITY_DOMAIN = b"otel-openai-scopes/identity/v1\x00"
+JWT_PREFIX = "eyJ"
+#: Between a JWT hint's prefix and the fingerprint characters it shows (not a tail of the token).
+JWT_HINT_MARK = "...#"
 
 # Longest prefix first.
 _KINDS = (
@@ -35,6 +49,17 @@ class Credential:
     fingerprint: str
     kind: str
     hint: str
+    #: Scopes the token's own claims grant (scope grammar, bounded); () for keys.
+    granted: tuple[str, ...] = ()
+    #: The grant is known in full: a scope absent from ``granted`` is certainly not granted.
+    grant_complete: bool = False
+    #: Claim values to mask in exported text; never exported themselves, and not part of the identity (a token
+    #: id changes at every refresh).
+    private: tuple[str, ...] = field(default=(), repr=False, compare=False)
+
+    def lacks(self, scope: str) -> bool:
+        """Whether the credential's own claims say it was not granted ``scope``."""
+        return self.grant_complete and scope not in self.granted
 
 
 NO_CREDENTIAL = Credential(fingerprint="", kind="none", hint="")
@@ -44,8 +69,8 @@ def key_kind(key: str) -> str:
     for prefix, kind in _KINDS:
         if key.startswith(prefix):
             return kind
-    if key.startswith("eyJ") and key.count(".") == 2:  # a JWT: workload-identity / OAuth access token
-        return "workload_identity"
+    if looks_like_jwt(key):  # what kind of token its claims tell: see describe()
+        return TOKEN
     return "other"
 
 
@@ -53,18 +78,35 @@ def key_prefix(key: str) -> str:
     for prefix, _ in _KINDS:
         if key.startswith(prefix):
             return prefix
-    if key.startswith("eyJ"):
-        return "eyJ"
+    if key.startswith(JWT_PREFIX):
+        return JWT_PREFIX
     return ""
 
 
-def fingerprint(key: str, secret: bytes | None = None) -> str:
-    data = _DOMAIN + key.encode("utf-8", "surrogatepass")
+def _digest(data: bytes, secret: bytes | None) -> str:
     digest = hmac.new(secret, data, hashlib.sha256).hexdigest() if secret else hashlib.sha256(data).hexdigest()
     return digest[:FINGERPRINT_HEX_CHARS]
 
 
-def hint(key: str) -> str:
+def fingerprint(key: str, secret: bytes | None = None) -> str:
+    return _digest(_DOMAIN + key.encode("utf-8", "surrogatepass"), secret)
+
+
+def identity_fingerprint(identity: tuple[str, ...], secret: bytes | None = None) -> str:
+    """The fingerprint of a token's identity claims (length-prefixed, so no two tuples share an encoding)."""
+    return _digest(_IDENTITY_DOMAIN + b"".join(
+        b"%d:%s" % (len(part), part.encode("utf-8", "surrogatepass")) for part in identity), secret)
+
+
+def jwt_hint(fp: str) -> str:
+    """``eyJ...#1a2b``: a token's type prefix and the first characters of its fingerprint (never the token's)."""
+    return JWT_PREFIX + JWT_HINT_MARK + fp[:HINT_TAIL_CHARS]
+
+
+def hint(key: str, secret: bytes | None = None) -> str:
+    """The hint of a credential (a JWT's shows characters of its fingerprint, hence ``secret``)."""
+    if key.startswith(JWT_PREFIX):
+        return describe(key, secret).hint
     prefix = key_prefix(key)
     if len(key) <= len(prefix):  # nothing but a type prefix: the hint must not repeat the whole value
         return "..."
@@ -77,7 +119,19 @@ def describe(key: str | None, secret: bytes | None = None) -> Credential:
     """Fingerprint, kind and hint of a raw credential (``None`` or empty gives kind ``none``)."""
     if not key:
         return NO_CREDENTIAL
+    if key.startswith(JWT_PREFIX):
+        return _describe_token(key, secret)
     return Credential(fingerprint(key, secret), key_kind(key), hint(key))
+
+
+def _describe_token(token: str, secret: bytes | None) -> Credential:
+    claims = read_claims(token)
+    identity = claims.identity if claims is not None else None
+    if claims is None or identity is None:  # unreadable: the whole value, as for a key
+        fp = fingerprint(token, secret)
+        return Credential(fp, key_kind(token), jwt_hint(fp), private=claims.private if claims else ())
+    fp = identity_fingerprint(identity, secret)
+    return Credential(fp, claims.kind, jwt_hint(fp), claims.scopes, claims.scopes_complete, claims.private)
 
 
 def credential_from_authorization(value: str | None) -> str | None:

@@ -19,13 +19,14 @@ SCOPE_FLAPPING: Final = "scope_flapping"
 NEVER_GRANTED: Final = "never_granted"
 #: The token's own claims list the scopes it was granted, and the missing scope is not among them.
 TOKEN_LACKS_SCOPE: Final = "token_lacks_scope"
-#: The same credential passes this scope with another organization or project, and fails with this one.
+#: The same key (fingerprint, host) passed this scope with another organization or project within the window,
+#: and fails with this one.
 CONTEXT_MISMATCH: Final = "context_mismatch"
 #: Not enough evidence yet (the first failures, no history).
 UNKNOWN: Final = "unknown"
 
 #: Every verdict emitted today (a verdict joins this tuple, the README table and the alert rules when it is emitted).
-ALL: Final = (CLIENT_MUTATED, SCOPE_FLAPPING, NEVER_GRANTED, UNKNOWN)
+ALL: Final = (CLIENT_MUTATED, SCOPE_FLAPPING, CONTEXT_MISMATCH, NEVER_GRANTED, UNKNOWN)
 
 #: Failures without any success of the credential tuple before ``never_granted`` is said.
 MIN_FAILURES: Final = 3

@@ -39,7 +39,7 @@ _OPAQUE_TOKEN = re.compile(r"[A-Za-z0-9_\-]{32,}")
 def key_shaped(arg: str) -> bool:
     """An argument (or ``--opt=value``) that is a key: an ``sk-`` key, a JWT, ``Bearer ...`` or a bare opaque
     token of 32+ characters (Azure keys). Paths, names and numbers never are: they are only ever tested whole."""
-    from ..fingerprint import key_kind
+    from ..tokens import looks_like_jwt
 
     value = arg.split("=", 1)[1] if arg.startswith("--") and "=" in arg else arg
     value = value.strip()
@@ -47,7 +47,7 @@ def key_shaped(arg: str) -> bool:
         return True
     if value.startswith("sk-") and len(value) >= 20:
         return True
-    return key_kind(value) == "workload_identity" or _OPAQUE_TOKEN.fullmatch(value) is not None
+    return looks_like_jwt(value) or _OPAQUE_TOKEN.fullmatch(value) is not None
 
 
 def refuse_key_arguments(argv: Sequence[str]) -> str | None:

@@ -14,11 +14,14 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 
 from .cli import EXIT_USAGE
+
+if TYPE_CHECKING:
+    from ..fingerprint import Credential
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Explain OpenAI 'Missing scopes' 401s with OpenTelemetry.")
@@ -148,6 +151,26 @@ def fingerprint(
     typer.echo(f"hint        {cred.hint}")
     typer.echo(f"kind        {cred.kind}")
     typer.echo(f"hmac        {'yes' if secret else 'no'}")
+    for line in _token_lines(key, cred):
+        typer.echo(line)
+
+
+def _token_lines(key: str, cred: Credential) -> list[str]:
+    """What the fingerprint of a JWT was computed from and what it grants: claim names, never claim values."""
+    from ..tokens import looks_like_jwt, read_claims
+
+    if not looks_like_jwt(key):
+        return []
+    claims = read_claims(key)
+    if claims is None or claims.identity is None:
+        return ["from        the whole token (its claims are unreadable or name no subject or client)"]
+    named = [name for name, value in (("issuer", claims.issuer), ("subject", claims.subject),
+                                      ("client id", claims.client_id)) if value]
+    lines = [f"from        identity claims: {', '.join(named)} (the same across refreshes)"]
+    if claims.scopes_listed:
+        scopes = " ".join(cred.granted) or "(no scope in scope grammar)"
+        lines.append(f"granted     {scopes}{'' if cred.grant_complete else ' (incomplete: more not shown)'}")
+    return lines
 
 
 @app.command()
