@@ -5,12 +5,15 @@ processes with 4 keys and 3 clients each, 512 spans per line like the SDK's batc
 a platform window in which one key intermittently loses ``api.threads.read`` everywhere, a restricted key
 failing everywhere, and one pod whose shared client is mutated to the restricted key. Then runs the real
 command in a subprocess (``report --json`` and optionally ``--html``) and reports wall time, spans per
-second and the child's peak RSS (``getrusage(RUSAGE_CHILDREN).ru_maxrss``).
+second and the child's peak RSS (``os.wait4``).
 
     .venv/bin/python benchmarks/report_scale.py                    # 1,000,000 spans (~2 GB), cached
     .venv/bin/python benchmarks/report_scale.py --spans 100000     # quicker
+    .venv/bin/python benchmarks/report_scale.py --distinct 1000,25000,100000   # hostile: one key per span
 
-Targets (issue 10): >= 50,000 spans/s and peak RSS < 300 MB for 1,000,000 spans.
+Targets (issue 10): >= 50,000 spans/s and peak RSS < 300 MB for 1,000,000 spans. Issue 16: peak RSS flat in the
+number of distinct keys, scopes and clients a hostile file holds (``--distinct``: every span a scope error with its
+own fingerprint; ``--vary keys,scopes,clients,templates`` chooses what else differs per span).
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -125,13 +127,68 @@ def generate(path: Path, spans: int, processes: int = 20, seed: int = 10) -> Non
     os.replace(tmp, path)
 
 
+def generate_distinct(path: Path, spans: int, vary: set[str]) -> None:
+    """``spans`` scope errors in one process, each with its own fingerprint (and, per ``vary``, its own missing
+    scope, client id or url.template): what a hostile or broken producer can put in a file."""
+    t0 = 1_800_000_000 * 10**9
+    resource = ('{"resource":{"attributes":[' + _s("service.instance.id", "pod-hostile") + ']},"scopeSpans":[{"scope":'
+                '{"name":"otel_openai_scopes.instrumentor"},"spans":[')
+    tmp = path.with_suffix(".partial")
+    with open(tmp, "w", encoding="utf-8") as out:
+        for first in range(0, spans, 512):
+            items = []
+            for n in range(first, min(spans, first + 512)):
+                t = t0 + n * 1_000_000
+                scope = f"api.hostile{n}.read" if "scopes" in vary else "api.threads.read"
+                attrs = [_s("http.request.method", "GET"),
+                         _s("url.template", f"/v1/hostile/{n}" if "templates" in vary else ENDPOINTS[0][1]),
+                         _s("openai.key.fingerprint", f"{n:016x}" if "keys" in vary else "a1b2c3d4e5f60001"),
+                         _s("openai.client.id", f"client-{n}" if "clients" in vary else "0-1"),
+                         _s("openai.client.origin", "/srv/app/main.py:3"),
+                         _i("http.response.status_code", 401), _b("openai.scope_error", True),
+                         _a("openai.scope.missing", [scope]), _a("openai.scope.required", [scope]),
+                         _s("openai.scope_error.diagnosis", "unknown"), _s("openai.request_id", f"req_{n:032x}")]
+                items.append(f'{{"name":"GET x","kind":3,"startTimeUnixNano":"{t}","endTimeUnixNano":"{t + 1000}",'
+                             f'"attributes":[{",".join(attrs)}]}}')
+            out.write('{"resourceSpans":[' + resource + ",".join(items) + "]}]}]}\n")
+    os.replace(tmp, path)
+
+
+def distinct_runs(counts: list[int], vary: set[str]) -> None:
+    """Peak RSS and --json size of ``report`` per number of distinct keys (and scopes, clients...)."""
+    rows = []
+    for n in counts:
+        name = f"otel-openai-scopes-report-distinct-{'-'.join(sorted(vary))}-{n}.jsonl"
+        path = Path(os.environ.get("TMPDIR", "/tmp")) / name
+        if not path.exists():
+            generate_distinct(path, n, vary)
+        result = measure([str(CLI), "report", "--json", str(path)])
+        if result["returncode"] not in (0, 1):
+            sys.exit(f"report failed ({result['returncode']}): {result['stderr'][-2000:]}")
+        doc = json.loads(result["stdout"])
+        rows.append({"distinct": n, "vary": sorted(vary), "spans": doc["totals"]["spans"],
+                     "windows": doc["totals"]["windows"], "keys": doc["totals"]["keys"],
+                     "json_mb": round(len(result["stdout"]) / 1e6, 2), "wall_s": round(result["wall_s"], 2),
+                     "peak_rss_mb": round(result["peak_rss_mb"], 1)})
+        print(json.dumps(rows[-1]), flush=True)
+
+
 def measure(args: list) -> dict:
-    start = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run ``args``; its wall time, CPU time and its own peak RSS (``wait4``: this child only, not the largest
+    child so far as ``RUSAGE_CHILDREN`` would give)."""
+    import tempfile
+
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(args, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     return {"returncode": proc.returncode, "wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": proc.stdout, "stderr": proc.stderr}
+            "peak_rss_mb": usage.ru_maxrss / 1024, "stdout": stdout, "stderr": stderr}
 
 
 def main() -> None:
@@ -139,7 +196,14 @@ def main() -> None:
     ap.add_argument("--spans", type=int, default=1_000_000)
     ap.add_argument("--file", type=Path, default=None, help="where to cache the generated file")
     ap.add_argument("--html", action="store_true", help="also write the HTML timeline in the measured run")
+    ap.add_argument("--distinct", default="", help="hostile runs instead: comma-separated numbers of spans, each "
+                    "with its own fingerprint (smallest first)")
+    ap.add_argument("--vary", default="keys", help="with --distinct: what differs per span (keys,scopes,clients,"
+                    "templates)")
     opts = ap.parse_args()
+    if opts.distinct:
+        distinct_runs(sorted(int(n) for n in opts.distinct.split(",")), set(opts.vary.split(",")))
+        return
     path = opts.file or Path(os.environ.get("TMPDIR", "/tmp")) / f"otel-openai-scopes-report-scale-{opts.spans}.jsonl"
     if not path.exists():
         t = time.perf_counter()

@@ -355,8 +355,9 @@ def test_memory_depends_on_lanes_not_spans():
     series = analysis.grid._series
     assert analysis.calls == 100_000 and analysis.grid.buckets() <= grid_bound
     assert all(len(s.counts) <= grid_bound for s in series)
-    # lanes: 20 processes x 3, 40 clients x 2, 1 key, (key, endpoint, process) x 20, one per window
-    assert len(series) == 60 + 80 + 1 + 20 + len(analysis.windows)
+    # lanes: 20 processes x 3, 40 clients x 2, 1 key, (key, endpoint, process) x 20, one per window, and the
+    # process and client lanes' errors of the one window key (to colour them by verdict)
+    assert len(series) == 60 + 80 + 1 + 20 + len(analysis.windows) + 20 + 40
 
 
 def test_grid_coarsening_keeps_every_count():
@@ -410,6 +411,13 @@ def chromium() -> str | None:
     return found
 
 
+def browser_flags(tmp_path: Path, size: str) -> list[str]:
+    """Headless Chromium with its own profile, nothing fetched, console messages on stderr."""
+    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
+            f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={size}"]
+
+
 @pytest.mark.parametrize("processes", [1, 20])
 def test_html_report_in_headless_chromium(tmp_path, processes):
     browser = chromium()
@@ -420,9 +428,7 @@ def test_html_report_in_headless_chromium(tmp_path, processes):
     shot = ARTIFACTS / f"report-{processes}-process{'es' if processes > 1 else ''}.png"
     if shot.exists():
         shot.unlink()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
-             f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"]
+    flags = browser_flags(tmp_path, "1200,1600")
     dom = subprocess.run([browser, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     console = [ln for ln in dom.stderr.splitlines() if "CONSOLE" in ln or "Uncaught" in ln]
@@ -508,14 +514,14 @@ def write_fleet_file(path: Path, spans: list[SpanRecord], rnd: random.Random) ->
 
 
 def same_report(path: Path, workers: int, **kw: Any) -> None:
-    from otel_openai_scopes.tools import report as R
+    from otel_openai_scopes.tools.report import parallel as P
 
     one = analyze_files([path], workers=1, **kw)
     many = analyze_files([path], workers=workers, parallel_min_bytes=0, **kw)
     assert to_json(many) == to_json(one)
     assert json.dumps(to_json(many)) == json.dumps(to_json(one))  # the same order too, not only the same content
     assert render_html(many) == render_html(one) and verdict_lines(many) == verdict_lines(one)
-    return R._parallel(path, workers, kw.get("gap_seconds", 60.0), kw.get("max_buckets", 1024), 0)
+    return P._parallel(path, workers, kw.get("gap_seconds", 60.0), kw.get("max_buckets", 1024), 0)
 
 
 mixed = st.lists(st.tuples(st.integers(0, 3000), st.sampled_from(["fp-a", "fp-b", "fp-c"]),
@@ -563,39 +569,39 @@ def test_parallel_on_a_fleet_file(tmp_path):
 
 
 def test_parallel_falls_back_to_one_pass_when_a_lane_cap_is_reached(tmp_path, monkeypatch):
-    from otel_openai_scopes.tools import report as R
+    from otel_openai_scopes.tools.report import limits
 
-    monkeypatch.setattr(R, "MAX_CLIENT_LANES", 3)  # which clients become "(other)" depends on the order
+    monkeypatch.setattr(limits, "MAX_CLIENT_LANES", 3)  # which clients become "(other)" depends on the order
     path = tmp_path / "fleet.jsonl"
     write_fleet_file(path, fleet(5), random.Random(4))
     assert same_report(path, 2, gap_seconds=5) is None
-    assert R.OTHER in analyze_files([path], workers=2, parallel_min_bytes=0).clients
+    assert limits.OTHER in analyze_files([path], workers=2, parallel_min_bytes=0).clients
 
 
 def test_parallel_only_for_large_plain_files(tmp_path):
-    from otel_openai_scopes.tools import report as R
+    from otel_openai_scopes.tools.report import parallel as P
 
     path = tmp_path / "fleet.jsonl"
     write_fleet_file(path, fleet(3), random.Random(5))
     gz = tmp_path / "fleet.jsonl.gz"
     gz.write_bytes(gzip.compress(path.read_bytes()))
-    assert R._parallel(path, 2, 60.0, 1024, path.stat().st_size + 1) is None
-    assert R._parallel(gz, 2, 60.0, 1024, 0) is None
-    assert R._parallel(path, 2, 60.0, 1024, path.stat().st_size) is not None
+    assert P._parallel(path, 2, 60.0, 1024, path.stat().st_size + 1) is None
+    assert P._parallel(gz, 2, 60.0, 1024, 0) is None
+    assert P._parallel(path, 2, 60.0, 1024, path.stat().st_size) is not None
 
 
 def test_parallel_read_is_not_chosen_by_default_in_a_threaded_process(tmp_path, monkeypatch):
     """A fork copies locks other threads hold: with threads running, the default is one pass."""
-    from otel_openai_scopes.tools import report as R
+    from otel_openai_scopes.tools.report import parallel as P
 
     path = tmp_path / "t.jsonl"
     path.write_text("{}\n")
     calls: list[int] = []
-    monkeypatch.setattr(R, "_parallel", lambda p, n, *a: calls.append(n))
-    monkeypatch.setattr(R, "_cpus", lambda: 2)
+    monkeypatch.setattr(P, "_parallel", lambda p, n, *a: calls.append(n))
+    monkeypatch.setattr(P, "_cpus", lambda: 2)
     monkeypatch.setattr(threading, "active_count", lambda: 2)  # the suite's own threads vary: pinned
-    R.analyze_files([path], parallel_min_bytes=0)
+    P.analyze_files([path], parallel_min_bytes=0)
     assert calls == []
     monkeypatch.setattr(threading, "active_count", lambda: 1)
-    R.analyze_files([path], parallel_min_bytes=0)
+    P.analyze_files([path], parallel_min_bytes=0)
     assert calls == [2]

@@ -1,0 +1,114 @@
+"""The fleet rules: a window's verdict from the whole fleet's evidence (pure), and the sentences that say what it
+means citing only the evidence counted. Verdict names, the failure threshold and the causes come from
+:mod:`otel_openai_scopes.verdicts`, as the live diagnosis's do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ... import verdicts as V
+from .model import Window
+from .timeaxis import when
+
+if TYPE_CHECKING:
+    from .fold import Analysis
+
+
+def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: Mapping[str, int]) -> str:
+    """The window's verdict from the whole fleet's evidence.
+
+    Errors all from mutated clients: ``client_mutated`` (the app). Otherwise a same-key success on the
+    same endpoints during the window, or a process that saw one shortly before (its live
+    ``scope_flapping``): ``scope_flapping``. Otherwise, with no success anywhere, ``never_granted`` once a
+    process said so or ``MIN_FAILURES`` errors are in; fewer: ``unknown``.
+    """
+    if errors and mutated_errors >= errors:
+        return V.CLIENT_MUTATED
+    if successes_same_key > 0 or live.get(V.SCOPE_FLAPPING, 0) > 0:
+        return V.SCOPE_FLAPPING
+    if live.get(V.NEVER_GRANTED, 0) > 0 or errors - mutated_errors >= V.MIN_FAILURES:
+        return V.NEVER_GRANTED
+    return V.UNKNOWN
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
+
+
+def _cause(verdict: str) -> str:
+    return V.meaning(verdict).cause
+
+
+def _mutated(w: Window) -> str:
+    fields = ", ".join(f for f, _ in w.mutated_fields.most_common()) or "credentials"
+    text = (f"{_cause(V.CLIENT_MUTATED)}: the failing client sends a different {fields} from the one it was built "
+            "with (openai.client.mutated).")
+    if w.other_clients_ok:
+        text += (f" Other clients kept working: {plural(w.other_clients_ok_calls, 'successful call')} from "
+                 f"{plural(w.other_clients_ok, 'other client')} meanwhile.")
+    else:
+        text += " No other client made a successful call meanwhile."
+    return text + (" Look for code that changes api_key/organization/project on a shared client (e.g. a task "
+                   "that swaps it and dies before restoring it).")
+
+
+def _flapping(w: Window, flipped: int) -> str:
+    if w.successes_same_key:
+        text = (f"{_cause(V.SCOPE_FLAPPING)}: the same key passed the scope check on these endpoints "
+                f"{plural(w.successes_same_key, 'time')} during the window")
+        if w.successes_other_processes:
+            text += (f", {w.successes_other_processes} of them in "
+                     f"{plural(w.processes_succeeding, 'other process')}")
+        text += ", while it failed here."
+    else:
+        text = (f"{_cause(V.SCOPE_FLAPPING)}: a process saw the same key pass the scope check shortly before it "
+                f"failed (its own verdict: {V.SCOPE_FLAPPING}).")
+    if flipped:
+        text += (f" {plural(flipped, 'process')} with no success of its own said {V.UNKNOWN}/{V.NEVER_GRANTED}; "
+                 "the fleet's successes overrule that.")
+    return text + (" Not your code (or a permission change still propagating, up to 15-30 min): keep the request "
+                   "ids for OpenAI support.")
+
+
+def explanation(w: Window) -> str:
+    """What the verdict means, citing only the evidence counted for this window."""
+    d = w.diagnosis
+    mutated = f" {plural(w.mutated_errors, 'error')} came from mutated clients (your app)." if w.mutated_errors else ""
+    if d == V.CLIENT_MUTATED:
+        return _mutated(w)
+    if d == V.SCOPE_FLAPPING:
+        flipped = sum(1 for c in w.process_diagnoses.values()
+                      if d not in c and (V.UNKNOWN in c or V.NEVER_GRANTED in c))
+        return _flapping(w, flipped) + mutated
+    if d == V.NEVER_GRANTED:
+        return (f"{_cause(V.NEVER_GRANTED)}: the key never passed the scope check on these endpoints in any of the "
+                f"{plural(w.processes_seen, 'process')} seen during the window: a restricted key without the "
+                "scope, or the key owner's project role lacks the permission." + mutated)
+    return (f"{_cause(V.UNKNOWN)}: {plural(w.errors, 'error')}, no success of the key on these endpoints anywhere, "
+            "too few failures to call it never granted.")
+
+
+def verdict_lines(analysis: Analysis) -> list[str]:
+    """Plain-language sentences, one per window: what failed, when, across how much of the fleet, and why."""
+    lines = []
+    for i, w in enumerate(analysis.windows, 1):
+        scopes = ", ".join(w.scopes) or "scopes not named"
+        who = plural(len(w.client_ids), "client")
+        if w.diagnosis == V.CLIENT_MUTATED or w.mutated_errors:
+            origins = "; ".join(sorted({c.origin for c in w.clients.values() if c.origin}))
+            who += f" (built at {origins})" if origins else ""
+            who += f", changed fields: {', '.join(w.mutated_fields)}" if w.mutated_fields else ""
+        history = w.history()
+        live = ""
+        if len(history) > 1 or (history and history[0].diagnosis != w.diagnosis):
+            live = " Live verdicts in the processes: " + " -> ".join(
+                f"{p.diagnosis} ({p.errors})" for p in history) + "."
+        lines.append(
+            f"Window {i} [{when(analysis, w.start_ns, w.end_ns)}]: {plural(w.errors, 'scope error')} ({scopes}) "
+            f"for key {w.hint or w.fingerprint or 'none'} from {who} in {len(w.processes)} of {w.processes_seen} "
+            f"process(es), {w.successes_same_key} successes of the same key on these endpoints meanwhile -> "
+            f"{w.diagnosis}: {explanation(w)}{live}"
+        )
+    return lines
