@@ -6,10 +6,12 @@
 #                                  cache outside the repo, install Debian's prometheus if missing (root + apt-get);
 #                                  a second run finds everything cached and only prints where it is
 #   bash scripts/stack.sh up       start the three on free 127.0.0.1 ports (base.yaml + jaeger.yaml + stack/loopback.yaml),
-#                                  print OTLP_GRPC_ENDPOINT=, OTLP_HTTP_ENDPOINT=, JAEGER_URL=, PROMETHEUS_URL=
+#                                  print OTLP_GRPC_ENDPOINT=, OTLP_HTTP_ENDPOINT=, JAEGER_URL=, PROMETHEUS_URL= (each a URL
+#                                  with its scheme, usable as printed: OTEL_EXPORTER_OTLP_ENDPOINT=$OTLP_GRPC_ENDPOINT), and
+#                                  on stderr the environment that points an app at it
 #   bash scripts/stack.sh status   print the same lines while they run (exit 1 if not running)
 #   bash scripts/stack.sh down     stop exactly the pids `up` recorded
-#   bash scripts/stack.sh path otelcol|jaeger|prometheus    print one binary's path (after build)
+#   bash scripts/stack.sh path otelcol|jaeger|prometheus|alertmanager    print one binary's path (after build)
 #   bash scripts/stack.sh components                         the Collector's component list (tests/data/...)
 #
 # Cache:  ${OTEL_OPENAI_SCOPES_CACHE:-$HOME/.cache/otel-openai-scopes}/stack/
@@ -84,19 +86,29 @@ verify_jaeger_v2() {  # Jaeger v2 is a Collector build with the jaeger_storage a
   done
 }
 
-install_prometheus() {
-  [ -n "$(prometheus_bin)" ] && { echo "== Prometheus: $(prometheus_bin)"; return; }
+alertmanager_bin() {  # Debian names the server prometheus-alertmanager
+  if [ -x /usr/bin/prometheus-alertmanager ]; then echo /usr/bin/prometheus-alertmanager; else command -v alertmanager || true; fi
+}
+
+apt_install() {  # $1 = Debian package; no service is started (policy-rc.d)
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
-    die "prometheus not found: install Debian's prometheus package (apt-get install prometheus) and re-run"
+    die "$1 not found: install Debian's $1 package (apt-get install $1) and re-run"
   fi
-  echo "== installing Debian's prometheus (policy-rc.d forbids starting its service)"
+  echo "== installing Debian's $1 (policy-rc.d forbids starting its service)"
   local policy=/usr/sbin/policy-rc.d created=""
   if [ ! -e "$policy" ]; then printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod 755 "$policy"; created=1; fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-    || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-    || { [ -n "$created" ] && rm -f "$policy"; die "apt-get install prometheus failed"; }
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null \
+    || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$1" >/dev/null; } \
+    || { [ -n "$created" ] && rm -f "$policy"; die "apt-get install $1 failed"; }
   [ -n "$created" ] && rm -f "$policy"
+  return 0
+}
+
+install_prometheus() {  # the server and promtool; Alertmanager and amtool (alerts/alertmanager.yaml, fleet tests)
+  if [ -n "$(prometheus_bin)" ]; then echo "== Prometheus: $(prometheus_bin)"; else apt_install prometheus; fi
   [ -n "$(prometheus_bin)" ] || die "prometheus still not found after apt-get install"
+  if [ -n "$(alertmanager_bin)" ]; then echo "== Alertmanager: $(alertmanager_bin)"; else apt_install prometheus-alertmanager; fi
+  [ -n "$(alertmanager_bin)" ] || die "alertmanager still not found after apt-get install"
 }
 
 cmd_build() {
@@ -110,6 +122,7 @@ cmd_build() {
   echo "OTELCOL=$OTELCOL_BIN"
   echo "JAEGER=$JAEGER_BIN"
   echo "PROMETHEUS=$(prometheus_bin)"
+  echo "ALERTMANAGER=$(alertmanager_bin)"
 }
 
 # ---------------------------------------------------------------------------------------------------- run
@@ -226,13 +239,16 @@ cmd_up() {
   wait_http "http://127.0.0.1:$c_health/" 60 "$(cat "$STATE/otelcol.pid")" \
     || { tail -20 "$STATE/otelcol.log" >&2; cmd_down >/dev/null; die "Collector did not start (log $STATE/otelcol.log)"; }
 
-  # Prometheus: scrape the Collector's prometheus exporter (honor_labels: job/instance from the resource),
-  # load the shipped rules (their group interval, 1m, overrides evaluation_interval).
+  # Prometheus: scrape the Collector's prometheus exporter every 10 s (honor_labels: job/instance from the
+  # resource), load the shipped rules (their group intervals, 10 s for the verdicts and 1m for the rest, override
+  # evaluation_interval); runbook links point at this checkout's RUNBOOK.md.
   cat > "$STATE/prometheus.yml" <<EOF
 # written by scripts/stack.sh up
 global:
-  scrape_interval: 5s
-  evaluation_interval: 15s
+  scrape_interval: 10s
+  evaluation_interval: 10s
+  external_labels:
+    openai_scopes_runbook_url: file://$CFG/alerts/RUNBOOK.md
 rule_files:
   - $CFG/alerts/prometheus-rules.yaml
 scrape_configs:
@@ -250,13 +266,19 @@ EOF
     || { tail -20 "$STATE/prometheus.log" >&2; cmd_down >/dev/null; die "Prometheus did not start (log $STATE/prometheus.log)"; }
 
   cat > "$STATE/endpoints.env" <<EOF
-OTLP_GRPC_ENDPOINT=127.0.0.1:$c_grpc
+OTLP_GRPC_ENDPOINT=http://127.0.0.1:$c_grpc
 OTLP_HTTP_ENDPOINT=http://127.0.0.1:$c_http
 JAEGER_URL=http://127.0.0.1:$j_query
 PROMETHEUS_URL=http://127.0.0.1:$prom
 EOF
   print_endpoints
-  echo "(logs and pids in $STATE; stop with: bash scripts/stack.sh down)" >&2
+  cat >&2 <<EOF
+(logs and pids in $STATE; stop with: bash scripts/stack.sh down)
+Point an app at it (plaintext gRPC: the http:// scheme tells the OTLP exporter not to use TLS):
+  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:$c_grpc OTEL_EXPORTER_OTLP_PROTOCOL=grpc \\
+         OTEL_METRIC_EXPORT_INTERVAL=10000 OTEL_SERVICE_NAME=my-app
+  opentelemetry-instrument --traces_exporter otlp --metrics_exporter otlp python app.py
+EOF
 }
 
 case "${1:-}" in
@@ -269,7 +291,8 @@ case "${1:-}" in
       otelcol) echo "$OTELCOL_BIN" ;;
       jaeger) echo "$JAEGER_BIN" ;;
       prometheus) prometheus_bin ;;
-      *) die "usage: stack.sh path otelcol|jaeger|prometheus" ;;
+      alertmanager) alertmanager_bin ;;
+      *) die "usage: stack.sh path otelcol|jaeger|prometheus|alertmanager" ;;
     esac ;;
   components)
     [ -x "$OTELCOL_BIN" ] || die "run 'bash scripts/stack.sh build' first"

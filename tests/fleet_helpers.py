@@ -47,7 +47,8 @@ RESTRICTED_SCOPES = ("api.model.read", "model.read")  # models.list works, threa
 @dataclass
 class Call:
     """One kind of call an app makes in every round: ``op`` is ``runs`` (GET /v1/threads/{id}/runs,
-    needs api.threads.read) or ``models`` (GET /v1/models); ``key`` names an entry of the plan's keys."""
+    needs api.threads.read), ``messages`` (GET /v1/threads/{id}/messages, the same scope) or ``models``
+    (GET /v1/models); ``key`` names an entry of the plan's keys (and of its ``projects``)."""
 
     key: str
     op: str
@@ -66,6 +67,10 @@ class Plan:
     rounds: int = 0  # 0: until the stop file exists
     trace_calls: int = 1  # SDK calls per trace; > 1 wraps each round's calls in a parent "job" span
     scope_error_every: int = 0  # with trace_calls > 1: every n-th trace uses the "bad" key (0: never)
+    metric_interval_ms: int = 500  # the SDK's metric export interval (OTEL_METRIC_EXPORT_INTERVAL)
+    projects: dict[str, str] = field(default_factory=dict)  # key name -> OpenAI-Project its client sends
+    swap: dict[str, str] = field(default_factory=dict)  # key name -> key name its client's api_key becomes ...
+    swap_after: int = 0  # ... after this many rounds (a shared client mutated in place: client_mutated)
 
 
 @dataclass
@@ -77,6 +82,7 @@ class AppSummary:
     scope_error_traces: list[str]
     diagnoses: dict[str, dict[str, int]]  # key name -> diagnosis label -> count, from its own spans
     calls: dict[str, dict[str, int]]  # "key/op" -> {"ok": n, "error": n}
+    first_scope_error: dict[str, float] = field(default_factory=dict)  # key name -> end (epoch s) of its first one
 
 
 class App:
@@ -179,6 +185,8 @@ def _run_app(plan_path: str) -> None:
                         summary.scope_error_spans.append(format(s.context.span_id, "016x"))
                         summary.scope_error_traces.append(tid)
                         name = fp_to_name.get(str(attrs.get(A.KEY_FINGERPRINT)), "?")
+                        end = s.end_time / 1e9
+                        summary.first_scope_error[name] = min(summary.first_scope_error.get(name, end), end)
                         per = summary.diagnoses.setdefault(name, {})
                         label = str(attrs.get(A.DIAGNOSIS))
                         per[label] = per.get(label, 0) + 1
@@ -194,12 +202,13 @@ def _run_app(plan_path: str) -> None:
     tp = TracerProvider(resource=resource)
     tp.add_span_processor(BatchSpanProcessor(Recording(), max_queue_size=20000, schedule_delay_millis=200))
     reader = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=plan.otlp, insecure=True),
-                                           export_interval_millis=500)
+                                           export_interval_millis=plan.metric_interval_ms)
     mp = MeterProvider(resource=resource, metric_readers=[reader])
     inst = OpenAIScopesInstrumentor()
     inst.instrument(tracer_provider=tp, meter_provider=mp)
     tracer = tp.get_tracer("fleet-app")
-    clients = {name: openai.OpenAI(api_key=key, base_url=plan.base_url, max_retries=0)
+    clients = {name: openai.OpenAI(api_key=key, base_url=plan.base_url, max_retries=0,
+                                   project=plan.projects.get(name))
                for name, key in plan.keys.items()}
 
     def call(c: Call) -> None:
@@ -208,6 +217,8 @@ def _run_app(plan_path: str) -> None:
         try:
             if c.op == "runs":
                 client.beta.threads.runs.list(THREAD)
+            elif c.op == "messages":
+                client.beta.threads.messages.list(THREAD)
             else:
                 client.models.list()
             tally["ok"] += 1
@@ -216,6 +227,9 @@ def _run_app(plan_path: str) -> None:
 
     n = 0
     while True:
+        if plan.swap and n == plan.swap_after:
+            for name, other in plan.swap.items():
+                clients[name].api_key = plan.keys[other]  # the app bug: a shared client mutated in place
         if plan.rounds and n >= plan.rounds:
             break
         if not plan.rounds and stop_path.exists():
@@ -400,3 +414,114 @@ def shipped_expr(alert: str) -> str:
 
 if __name__ == "__main__":
     _run_app(sys.argv[1])
+
+
+# ---------------------------------------------------------------------------------------------------
+# The shipped alerting path: Prometheus as shipped (scrape 10 s, the rules file untouched) and Alertmanager
+# ---------------------------------------------------------------------------------------------------
+
+ALERTMANAGER_CONFIG = RULES.parent / "alertmanager.yaml"
+SCRAPE_INTERVAL = "10s"  # what compose/prometheus.yml, stack.sh and the Kubernetes examples ship
+RUNBOOK_URL = "https://runbooks.example.com/otel-openai-scopes/RUNBOOK.md"
+
+
+def alertmanager_binary() -> str:
+    import shutil
+
+    import pytest
+
+    for cand in ("/usr/bin/prometheus-alertmanager", shutil.which("alertmanager") or ""):
+        if cand and os.access(cand, os.X_OK):
+            return cand
+    if os.environ.get("CI"):
+        pytest.fail("alertmanager missing, but CI is set: scripts/stack.sh build installs prometheus-alertmanager")
+    pytest.skip("alertmanager missing: bash scripts/stack.sh build (or apt-get install prometheus-alertmanager)")
+
+
+@dataclass
+class Alertmanager(stack._Managed):
+    """Alertmanager 0.25 with the shipped collector-config/alerts/alertmanager.yaml, clustering off."""
+
+    process: stack.Process
+    url: str
+
+    @classmethod
+    def start(cls, workdir: Path) -> Alertmanager:
+        workdir.mkdir(parents=True, exist_ok=True)
+        port = stack.free_port()
+        argv = [alertmanager_binary(), f"--config.file={ALERTMANAGER_CONFIG}", f"--storage.path={workdir / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+        proc = stack._spawn("alertmanager", argv, workdir)
+        stack._wait_healthy(proc, f"http://127.0.0.1:{port}/-/ready", 60)
+        return cls(proc, f"http://127.0.0.1:{port}")
+
+    def groups(self) -> list[dict[str, Any]]:
+        return list(json.loads(stack.http_get(self.url + "/api/v2/alerts/groups")))
+
+
+def shipped_prometheus(bins: stack.Binaries, workdir: Path, scrape: Sequence[str],
+                       alertmanager: str | None = None) -> stack.Prometheus:
+    """Prometheus configured as shipped: the rules file untouched (its own group intervals and keep_firing_for),
+    scrape every 10 s, the runbook external label, alerts sent to ``alertmanager``."""
+    assert bins.prometheus is not None
+    workdir.mkdir(parents=True, exist_ok=True)
+    cfg = stack.prometheus_config(scrape, [RULES], SCRAPE_INTERVAL, SCRAPE_INTERVAL)
+    cfg["global"]["external_labels"] = {"openai_scopes_runbook_url": RUNBOOK_URL}
+    if alertmanager:
+        cfg["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [alertmanager.split("//", 1)[1]]}]}]}
+    port = stack.free_port()
+    path = workdir / "prometheus.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    argv = [str(bins.prometheus), f"--config.file={path}", f"--storage.tsdb.path={workdir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}"]
+    proc = stack._spawn("prometheus", argv, workdir)
+    stack._wait_healthy(proc, f"http://127.0.0.1:{port}/-/ready", 60)
+    return stack.Prometheus(proc, f"http://127.0.0.1:{port}")
+
+
+def active_at(alert: dict[str, Any]) -> float:
+    """An alert's activeAt (Prometheus' RFC 3339 with nanoseconds) as epoch seconds."""
+    import re
+    from datetime import datetime, timezone
+
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", alert["activeAt"])
+    assert m, alert["activeAt"]
+    base = datetime.strptime(m[1], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc).timestamp()
+    return base + float("0." + (m[2] or "0"))
+
+
+def project_scoped_fake() -> Any:
+    """The project's fake OpenAI server, plus scopes a key lacks only when its client sends a given
+    ``OpenAI-Project`` (the key holds every scope in one project and not in another)."""
+    from otel_openai_scopes.tools import fake_server as fs
+
+    class ProjectScopedFake(fs.FakeOpenAI):
+        def __init__(self) -> None:
+            super().__init__()
+            self.denied: dict[tuple[str, str], set[str]] = {}
+            self.current = threading.local()
+
+        def deny(self, key: str, project: str, scopes: Sequence[str]) -> None:
+            self.denied[(key, project)] = set(scopes)
+
+        def start(self) -> ProjectScopedFake:
+            fake = self
+
+            class Handler(fs._Handler):
+                server_state = fake
+
+                def _handle(self) -> None:
+                    fake.current.project = self.headers.get("OpenAI-Project") or ""
+                    super()._handle()
+
+            self._server = fs._QuietServer(("127.0.0.1", self._port), Handler)
+            self._server.daemon_threads = True
+            threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True).start()
+            return self
+
+        def missing_scopes(self, key: str, grant: Any, endpoint: Any, now: float | None = None) -> list[str]:
+            missing = super().missing_scopes(key, grant, endpoint, now)
+            denied = self.denied.get((key, getattr(self.current, "project", "")), set())
+            return missing + [s for s in endpoint.scopes if s in denied and s not in missing]
+
+    return ProjectScopedFake()

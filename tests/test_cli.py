@@ -87,6 +87,8 @@ def test_messages_are_one_line_and_say_what_is_wrong(paths):
     out = cli("report", "--gap", "-5", str(paths / "good.jsonl"))
     assert out.stderr.strip() == "--gap must be > 0 (got -5)."
     out = cli("report", "--html", str(paths / "a-file" / "r.html"), str(paths / "good.jsonl"))
+    assert out.stderr.strip() == f"report: --html {paths / 'a-file' / 'r.html'}: {paths / 'a-file'} is not a directory"
+    out = cli("demo", "--html", str(paths / "a-file" / "r.html"))
     assert out.stderr.strip().startswith(f"--html {paths / 'a-file' / 'r.html'}: cannot create its directory")
     holder = busy_port()
     try:

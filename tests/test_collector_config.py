@@ -28,6 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from otel_openai_scopes import attributes as contract
+from otel_openai_scopes import verdicts
 
 IN_CI = bool(os.environ.get("CI"))
 
@@ -418,6 +419,12 @@ def test_promql_extractor():
     assert labels == {"a", "b", "c", "d", "e"}
 
 
+#: Metric labels decided for the SDK's metrics (BRIEF decision 3, issue 14): organization and project as sent,
+#: and the key hint. The rules join on them; a no-op once attributes.METRIC_ATTRIBUTES carries them.
+RULE_LABELS = h.PROM_LABELS | {h.prom_label_name(a) for a in (contract.ORGANIZATION, contract.PROJECT,
+                                                              contract.KEY_HINT)}
+
+
 def _rules() -> list[dict]:
     doc = h.load_yaml(h.ALERTS_DIR / "prometheus-rules.yaml")
     return [r for g in doc["groups"] for r in g["rules"]]
@@ -429,7 +436,7 @@ def test_rules_use_translated_contract_names_only():
     for rule in _rules():
         metrics, labels = h.promql_names(rule["expr"])
         assert metrics and metrics <= set(series), (rule["alert"], metrics - set(series))
-        assert labels <= h.PROM_LABELS, (rule["alert"], labels - h.PROM_LABELS)
+        assert labels <= RULE_LABELS, (rule["alert"], labels - RULE_LABELS)
         used_metrics |= metrics
         grouped = {lab for m in h._GROUPING.finditer(rule["expr"]) if m.group(1) == "by"
                    for lab in (x.strip() for x in m.group(2).split(","))}
@@ -471,16 +478,16 @@ def test_rule_unit_tests_fire_and_stay_quiet_for_every_alert_with_contract_label
         for s in test["input_series"]:
             name, labels = h.parse_series(s["series"])
             assert name in series_names, name
-            assert set(labels) <= h.PROM_LABELS, set(labels) - h.PROM_LABELS
+            assert set(labels) <= RULE_LABELS, set(labels) - RULE_LABELS
             if h.prom_label_name(contract.DIAGNOSIS) in labels:
-                assert labels[h.prom_label_name(contract.DIAGNOSIS)] in contract.DIAGNOSES
+                assert labels[h.prom_label_name(contract.DIAGNOSIS)] in verdicts.MEANINGS
             fp = labels.get(h.prom_label_name(contract.KEY_FINGERPRINT))
             if fp is not None:
                 assert fp == contract.FINGERPRINT_OVERFLOW or re.fullmatch(r"[0-9a-f]{16}", fp)
         for case in test.get("alert_rule_test", []):
             (firing if case.get("exp_alerts") else quiet).add(case["alertname"])
             for alert in case.get("exp_alerts") or []:
-                assert set(alert["exp_labels"]) - {"severity"} <= h.PROM_LABELS
+                assert set(alert["exp_labels"]) - {"severity", "verdict", "cause"} <= RULE_LABELS
     alerts = {r["alert"] for r in _rules()}
     assert alerts <= firing, alerts - firing
     assert alerts <= quiet, alerts - quiet
@@ -506,8 +513,8 @@ def test_promtool_test_rules():
     (">= 5\n", ">= 50\n"),  # spike floor: the 30-in-5m burst would no longer fire
     ("unless\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m",
      "and\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m"),
-    (") >= 3\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: \"Scope {{ $labels.openai_scope }} failing in",
-     ") >= 4\n        for: 1m\n        labels:\n          severity: critical\n        annotations:\n          summary: \"Scope {{ $labels.openai_scope }} failing in"),
+    ("sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n            ) >= 3\n",
+     "sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n            ) >= 4\n"),
     # the spike's new-series term: a burst in the first export of a new series would go unseen
     ("((openai_client_scope_errors_total unless openai_client_scope_errors_total offset 5m) or increase(openai_client_scope_errors_total[5m])) >= 5",
      "(increase(openai_client_scope_errors_total[5m])) >= 5"),
@@ -583,7 +590,8 @@ def test_redaction_patterns_stay_in_the_re2_python_subset():
                 re.compile(p)
 
 
-@pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml", "k8s/gateway-collector.yaml"])
+@pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml", "k8s/gateway-collector-otlp.yaml",
+                                  "k8s/gateway-collector-jaeger.yaml"])
 def test_anomaly_log_is_one_line_per_batch_unless_detailed_is_asked_for(name):
     """A detailed dump per scope-error batch is not sampled away under load (benchmarks/README.md)."""
     text = (h.CONFIG_DIR / name).read_text()
@@ -863,8 +871,8 @@ def test_honeycomb_slo_and_its_sli():
 def test_every_alert_has_a_runbook_section():
     anchors = h.markdown_anchors(h.ALERTS_DIR / "RUNBOOK.md")
     for rule in _rules():
-        url = rule["annotations"]["runbook_url"]
-        assert url.startswith("collector-config/alerts/RUNBOOK.md#")
+        url = rule["annotations"]["runbook_url"]  # base URL: the external label openai_scopes_runbook_url
+        assert url.startswith("{{ $externalLabels.openai_scopes_runbook_url }}#")
         assert url.split("#", 1)[1] == rule["alert"].lower() and rule["alert"].lower() in anchors
     for name in [*TRIGGERS, "slo-scope-ok.json"]:
         desc = json.loads((h.HONEYCOMB_DIR / name).read_text())["description"]
@@ -960,7 +968,7 @@ def test_operator_manifests_are_up_to_date():
 
 def test_operator_manifests_embed_valid_configs():
     agent = h.load_yaml(h.K8S_DIR / "agent-collector.yaml")
-    gateway = h.load_yaml(h.K8S_DIR / "gateway-collector.yaml")
+    gateway = h.load_yaml(h.K8S_DIR / "gateway-collector-otlp.yaml")  # each overlay: tests/test_fleet_k8s.py
     for cr in (agent, gateway):
         assert cr["apiVersion"] == "opentelemetry.io/v1beta1" and cr["kind"] == "OpenTelemetryCollector"
         assert cr["spec"]["image"].endswith(":" + h.TARGET_VERSION)

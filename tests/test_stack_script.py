@@ -1,6 +1,8 @@
 """scripts/stack.sh and `scripts/demo.sh --stack` for real: up prints the four endpoint lines and they answer,
-status repeats them, down stops exactly the recorded pids (and not a stranger whose pid was planted in the
-state), build with a warm cache rebuilds nothing. State lives in a temporary directory.
+an app pointed at the printed gRPC endpoint as printed (the README's "send your own app to the local stack")
+reaches Jaeger and Prometheus, status repeats them, down stops exactly the recorded pids (and not a stranger whose
+pid was planted in the state), build with a warm cache rebuilds nothing, the demo prints the alert delays it
+measured. State lives in a temporary directory.
 """
 
 from __future__ import annotations
@@ -53,12 +55,18 @@ def test_up_status_down(state, tmp_path):
     assert up.returncode == 0, up.stdout + up.stderr
     ep = endpoints(up.stdout)
     assert tuple(ep) == LINES
-    assert re.fullmatch(r"127\.0\.0\.1:\d+", ep["OTLP_GRPC_ENDPOINT"])
-    assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", ep[k]) for k in LINES[1:])
+    # every line a URL with its scheme: OTEL_EXPORTER_OTLP_ENDPOINT takes the gRPC one as printed (plaintext)
+    assert all(re.fullmatch(r"http://127\.0\.0\.1:\d+", ep[k]) for k in LINES)
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT=" + ep["OTLP_GRPC_ENDPOINT"] in up.stderr
+    assert "OTEL_METRIC_EXPORT_INTERVAL=10000" in up.stderr
     assert stack.http_get(ep["PROMETHEUS_URL"] + "/-/ready")
     assert json.loads(stack.http_get(ep["JAEGER_URL"] + "/api/services"))["errors"] is None
     rules = json.loads(stack.http_get(ep["PROMETHEUS_URL"] + "/api/v1/rules"))["data"]["groups"]
-    assert rules and rules[0]["name"] == "openai-scope-errors"
+    assert sorted(g["name"] for g in rules) == ["openai-scope-errors", "openai-scope-verdicts"]
+    assert {g["name"]: g["interval"] for g in rules} == {"openai-scope-verdicts": 10, "openai-scope-errors": 60}
+    config = json.loads(stack.http_get(ep["PROMETHEUS_URL"] + "/api/v1/status/config"))["data"]["yaml"]
+    assert "scrape_interval: 10s" in config
+    assert f"openai_scopes_runbook_url: file://{stack.CONFIG_DIR}/alerts/RUNBOOK.md" in config
     # Prometheus scrapes the Collector (both jobs up)
     up_query = ep["PROMETHEUS_URL"] + "/api/v1/query?" + urllib.parse.urlencode({"query": "up == 1"})
     stack.wait_until(lambda: len(json.loads(stack.http_get(up_query))["data"]["result"]) == 2,
@@ -91,7 +99,7 @@ def test_up_status_down(state, tmp_path):
 
 
 def test_demo_through_the_stack_prints_urls_that_find_its_scope_errors(state, tmp_path):
-    demo = subprocess.run(["bash", str(stack.ROOT / "scripts" / "demo.sh"), "--stack", "--time-scale", "0.6",
+    demo = subprocess.run(["bash", str(stack.ROOT / "scripts" / "demo.sh"), "--stack", "--time-scale", "1",
                            "--out", str(tmp_path / "telemetry.jsonl"), "--html", ""],
                           env=state, capture_output=True, text=True, timeout=300)
     assert demo.returncode == 0, demo.stdout[-3000:] + demo.stderr[-3000:]
@@ -112,3 +120,57 @@ def test_demo_through_the_stack_prints_urls_that_find_its_scope_errors(state, tm
     assert want > 0
     stack.wait_until(lambda: scope_error_spans() == want, timeout=30, what=f"{want} demo scope errors in Jaeger")
     assert json.loads(stack.http_get(alerts.group(1) + "/api/v1/alerts"))["status"] == "success"
+    # it prints what it measured, not a promise
+    assert re.search(r"OpenAIScopeErrorClientMutated: firing \d+ s after the first matching scope error \(measured\)",
+                     demo.stdout), demo.stdout[-2000:]
+    assert "within about a minute" not in demo.stdout
+
+
+APP = """
+import openai, sys
+client = openai.OpenAI(api_key=sys.argv[2], base_url=sys.argv[1], max_retries=0)
+for _ in range(3):
+    client.models.list()
+try:
+    client.beta.threads.runs.list("thread_own_app")
+except openai.APIStatusError as exc:
+    print("scope error", exc.status_code)
+"""
+
+
+def test_an_app_pointed_at_the_printed_endpoint_as_printed_reaches_jaeger_and_prometheus(state, tmp_path):
+    """The README's "send your own app to the local stack": the environment `up` prints, taken as printed, with
+    `opentelemetry-instrument` and nothing else configured in the app."""
+    from conftest import make_key
+
+    from otel_openai_scopes.fingerprint import fingerprint
+    from otel_openai_scopes.tools.fake_server import FakeOpenAI
+
+    up = run(state, "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    ep = endpoints(up.stdout)
+    exports = re.search(r"export (OTEL_EXPORTER_OTLP_ENDPOINT=\S+ OTEL_EXPORTER_OTLP_PROTOCOL=\S+) \\\n\s+"
+                        r"(OTEL_METRIC_EXPORT_INTERVAL=\S+) OTEL_SERVICE_NAME=\S+", up.stderr)
+    command = re.search(r"^  (opentelemetry-instrument .*) python app\.py$", up.stderr, re.M)
+    assert exports and command, up.stderr
+    printed = dict(kv.split("=", 1) for kv in " ".join(exports.groups()).split())
+    assert printed["OTEL_EXPORTER_OTLP_ENDPOINT"] == ep["OTLP_GRPC_ENDPOINT"]
+    key = make_key()
+    (tmp_path / "app.py").write_text(APP)
+    env = {k: v for k, v in state.items() if not k.startswith("OTEL_")}
+    env.update(printed, OTEL_SERVICE_NAME="own-app", OTEL_RESOURCE_ATTRIBUTES="service.instance.id=own-1")
+    bindir = Path(sys.executable).parent
+    with FakeOpenAI() as fake:
+        fake.grant(key, scopes=("api.model.read", "model.read"))
+        argv = [str(bindir / command.group(1).split()[0]), *command.group(1).split()[1:],
+                sys.executable, str(tmp_path / "app.py"), fake.base_url, key]
+        out = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0 and "scope error 401" in out.stdout, out.stdout + out.stderr
+    assert "handshake" not in out.stderr.lower() and "Failed to export" not in out.stderr, out.stderr
+    jaeger = ep["JAEGER_URL"] + "/api/traces?" + urllib.parse.urlencode(
+        {"service": "own-app", "tags": json.dumps({"openai.scope_error": "true"}), "limit": "100"})
+    stack.wait_until(lambda: json.loads(stack.http_get(jaeger))["data"], timeout=60, what="the app's scope error in Jaeger")
+    query = ep["PROMETHEUS_URL"] + "/api/v1/query?" + urllib.parse.urlencode(
+        {"query": f'openai_client_scope_errors_total{{job="own-app",openai_key_fingerprint="{fingerprint(key)}"}}'})
+    stack.wait_until(lambda: json.loads(stack.http_get(query))["data"]["result"], timeout=60,
+                     what="the app's scope-error counter in Prometheus")

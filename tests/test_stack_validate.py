@@ -68,7 +68,8 @@ def test_validate_with_the_loopback_overlay_the_stack_uses(bins, names):
     assert _ok(out), out.stdout + out.stderr
 
 
-@pytest.mark.parametrize("manifest", ["agent-collector.yaml", "gateway-collector.yaml"])
+@pytest.mark.parametrize("manifest", ["agent-collector.yaml", "agent-collector-prometheus.yaml",
+                                      "gateway-collector-otlp.yaml", "gateway-collector-jaeger.yaml"])
 def test_validate_the_config_embedded_in_each_operator_manifest(bins, tmp_path, manifest):
     """The Operator itself is not run here (structural only); the config it would hand the Collector is."""
     cr = h.load_yaml(h.K8S_DIR / manifest)

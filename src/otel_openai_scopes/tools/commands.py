@@ -80,54 +80,65 @@ def demo(
 def report(
     files: list[Path] = typer.Argument(..., help="OTLP JSON lines files, plain or gzip (ours, or a Collector "
                                        "file exporter's), from any number of processes."),
-    html: Optional[Path] = typer.Option(None, help="Also write an HTML timeline here."),
+    html: Optional[Path] = typer.Option(None, help="Also write an HTML timeline here (its directory must exist)."),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON (schema in the README) "
                                  "instead of tables."),
     gap: float = typer.Option(60.0, help="Seconds without errors that close a window (> 0)."),
 ) -> None:
     """Scope-error windows across processes, with a fleet-wide verdict per window.
 
-    Exit 0: no scope error found; 1: scope errors found; 2: nothing readable (the reason is printed) or a
-    usage error.
+    Exit 0: no scope error found; 1: scope errors found; 2: nothing readable (the reason is printed), a usage
+    error, or an internal error (one line on stderr: never 1).
     """
+    from .terminal import clean
+
     positive("--gap", gap)
     for f in files:
         if not f.exists():
-            fail(f"report: {f}: no such file.")
+            fail(clean(f"report: {f}: no such file."))
         if f.is_dir():
-            fail(f"report: {f}: is a directory (give the files in it).")
-    html_path = None if _no_html(html) else writable_file("--html", html)  # type: ignore[arg-type]
-    from .otlp_json import UnreadableFile
-    from .report import (
-        EXIT_UNREADABLE,
-        analyze_files,
-        exit_code,
-        nothing_readable,
-        render_terminal,
-        write_html,
-        write_json,
-    )
+            fail(clean(f"report: {f}: is a directory (give the files in it)."))
+    html_path = None
+    if not _no_html(html):
+        folder = html.parent  # type: ignore[union-attr]
+        if not folder.exists():  # a typo in a path is not a folder to create
+            fail(clean(f"report: --html {html}: no such directory {folder}"))
+        if not folder.is_dir():
+            fail(clean(f"report: --html {html}: {folder} is not a directory"))
+        html_path = writable_file("--html", html)  # type: ignore[arg-type]
+    try:
+        _report(files, html_path, as_json, gap)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a crash must never read as exit 1, "scope errors found"
+        fail(clean(f"report: internal error ({type(exc).__name__}: {exc}); nothing was concluded"))
+
+
+def _report(files: list[Path], html_path: Optional[Path], as_json: bool, gap: float) -> None:
+    from . import report as R
+    from .otlp_read import UnreadableFile
+    from .terminal import clean
 
     try:
-        analysis = analyze_files(files, gap_seconds=gap)
+        analysis = R.analyze_files(files, gap_seconds=gap)
     except UnreadableFile as exc:
-        fail(f"report: {exc}")
-    problem = nothing_readable(analysis)
+        fail(clean(f"report: {exc}"))
+    problem = R.nothing_readable(analysis)
     for warning in analysis.warnings:
-        typer.echo(warning, err=True)
+        typer.echo(clean(warning), err=True)
     if as_json:
-        write_json(analysis, sys.stdout, problem)
+        R.write_json(analysis, sys.stdout, problem)
     if problem is not None:
-        fail(f"report: {problem}", EXIT_UNREADABLE)
+        fail(clean(f"report: {problem}"), R.EXIT_UNREADABLE)
     if not as_json:
-        render_terminal(analysis)
+        R.render_terminal(analysis)
     if html_path is not None:
         try:
-            written = write_html(analysis, html_path)
+            written = R.write_html(analysis, html_path)
         except OSError as exc:
-            fail(f"report: cannot write {html_path}: {exc.strerror or exc}")
-        typer.echo(f"HTML report: {written}", err=as_json)
-    raise typer.Exit(exit_code(analysis))
+            fail(clean(f"report: cannot write {html_path}: {exc.strerror or exc}"))
+        typer.echo(clean(f"HTML report: {written}"), err=as_json)
+    raise typer.Exit(R.exit_code(analysis))
 
 
 @app.command()

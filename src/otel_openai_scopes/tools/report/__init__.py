@@ -12,7 +12,7 @@ processes (each capped: :mod:`.limits`), never on the number of spans, and answe
   mutated clients stay the app's fault;
 * sentences that claim only the evidence counted (:func:`.fleet.explanation`).
 
-The package by job: :mod:`.read` (spans in), :mod:`.model` (lanes, windows), :mod:`.fold` (the streaming fold),
+The package by job: :mod:`.read` (spans in), :mod:`.lanes` and :mod:`.windows`, :mod:`.fold` (the streaming fold),
 :mod:`.evidence` and :mod:`.fleet` (the fleet view and its rules), :mod:`.merge` and :mod:`.parallel` (byte ranges
 read by forked processes), :mod:`.outcome` (exit codes), and one module per output: :mod:`.render_text`,
 :mod:`.render_json`, :mod:`.html_model` + :mod:`.render_html` (with ``templates/``).
@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from .fleet import explanation, fleet_verdict, verdict_lines
 from .fold import Analysis, analyze
-from .model import Window
 from .outcome import EXIT_CLEAR, EXIT_SCOPE_ERRORS, EXIT_UNREADABLE, exit_code, nothing_readable
 from .parallel import analyze_files
 from .render_html import render_html, write_html
 from .render_json import SCHEMA, to_json, write_json
 from .render_text import render_terminal
+from .windows import Window
 
 __all__ = [
     "EXIT_CLEAR",

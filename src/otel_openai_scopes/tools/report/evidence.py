@@ -1,5 +1,7 @@
-"""The fleet view, once the stream is folded: for each window, what the whole fleet saw meanwhile (same-key
-successes on its endpoints, in which processes, other clients working), then its verdict (:mod:`.fleet`).
+"""The fleet view, once the stream is folded: for each window, what the whole fleet saw meanwhile, joined on what
+the live diagnosis joins on (key fingerprint, organization, project, host, and the endpoint): successes of the
+same key tuple on its endpoints (in which processes), successes of the same key and host with another
+organization or project, other clients working; then its verdict (:mod:`.fleet`).
 """
 
 from __future__ import annotations
@@ -8,30 +10,36 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from ..timegrid import Series
+from . import limits as L
 from .fleet import fleet_verdict
-from .model import Window
 from .read import endpoint
+from .windows import KeyTuple, Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
 
+#: A success series: (key tuple, endpoint, process, series).
+Passed = tuple[KeyTuple, tuple[str, str], str, Series]
+
 
 def finish(analysis: Analysis) -> None:
-    """Sort the windows and give each its evidence and fleet verdict."""
-    analysis.windows = sorted((w for s in analysis.sets.values() for w in s.windows),
-                              key=lambda w: (w.start_ns, w.fingerprint, w.scopes))
-    by_key: dict[str, list[tuple[tuple[str, str], str, Series]]] = {}
-    for (fp, ep, proc), series in analysis.passed.items():
-        by_key.setdefault(fp, []).append((ep, proc, series))
+    """Sort the windows and give each its evidence and fleet verdict; say which caps were reached."""
+    analysis.windows = sorted(analysis.window_sets.all(), key=lambda w: (w.start_ns, w.key))
+    by_key: dict[tuple[str, str], list[Passed]] = {}  # by (fingerprint, host)
+    for (kt, ep, proc), series in analysis.passed.items():
+        by_key.setdefault((kt[0], kt[3]), []).append((kt, ep, proc, series))
     for w in analysis.windows:
-        _weigh(analysis, w, by_key.get(w.fingerprint, []))
-        w.diagnosis = fleet_verdict(w.errors, w.mutated_errors, w.successes_same_key, w.live)
+        _weigh(analysis, w, by_key.get((w.fingerprint, w.host), []))
+        w.diagnosis = fleet_verdict(w.errors, w.mutated_errors, w.successes_same_key, w.live,
+                                    other_context_successes=sum(w.other_contexts.values()), mixed=w.mixed)
         _settle(analysis, w)
+    analysis.warnings = [w for w in analysis.warnings if not w.startswith(_CAPPED)] + cap_warnings(analysis)
 
 
-def _weigh(analysis: Analysis, w: Window, passed: list[tuple[tuple[str, str], str, Series]]) -> None:
-    """Count the window's evidence: same-key calls that passed the scope check on its endpoints (or endpoints
-    needing one of its scopes) in its buckets, where they came from, and other clients' successes."""
+def _weigh(analysis: Analysis, w: Window, passed: list[Passed]) -> None:
+    """Count the window's evidence: calls of the same key and host that passed the scope check on its endpoints (or
+    endpoints needing one of its scopes) in its buckets, of its own tuple (and where they came from) or another
+    organization/project; and other clients' successes."""
     g = analysis.grid
     lo, hi = g.bucket(w.start_ns), g.bucket(w.end_ns)
     failing = w.processes
@@ -39,18 +47,29 @@ def _weigh(analysis: Analysis, w: Window, passed: list[tuple[tuple[str, str], st
     wanted = set(w.scopes)
     if wanted:
         endpoints |= {e for e, scopes in analysis.endpoint_scopes.items() if scopes & wanted}
+    own = w.key_tuple
     succeeding: set[str] = set()
     total = other = 0
-    for ep, proc, series in passed:
+    contexts: Counter[tuple[str, str]] = Counter()
+    for kt, ep, proc, series in passed:
         if ep not in endpoints:
             continue
         n = series.total(lo, hi)
-        if n:
-            total += n
-            if proc not in failing:
-                other += n
-                succeeding.add(proc)
+        if not n:
+            continue
+        if kt != own:
+            contexts[(kt[1], kt[2])] += n
+            continue
+        total += n
+        if proc not in failing:
+            other += n
+            succeeding.add(proc)
+    if w.mixed:  # keys or contexts counted together past a cap: none of it is evidence about one tuple
+        total = other = 0
+        succeeding.clear()
+        contexts.clear()
     w.successes_same_key, w.successes_other_processes, w.processes_succeeding = total, other, len(succeeding)
+    w.other_contexts = Counter(dict(sorted(contexts.items(), key=lambda kv: (-kv[1], kv[0]))))
     w.processes_seen = sum(1 for p in analysis.processes.values() if p.calls.total(lo, hi))
     ok_clients = [c.ok.total(lo, hi) for cid, c in analysis.clients.items() if cid not in w.client_ids]
     w.other_clients_ok = sum(1 for n in ok_clients if n)
@@ -71,3 +90,33 @@ def _settle(analysis: Analysis, w: Window) -> None:
     w.endpoints = Counter(dict(sorted(w.endpoints.items(), key=lambda kv: (-kv[1], kv[0]))))
     w.mutated_fields = Counter(dict(sorted(w.mutated_fields.items(), key=lambda kv: (-kv[1], kv[0]))))
     w.process_diagnoses = {p: Counter(dict(sorted(c.items()))) for p, c in sorted(w.process_diagnoses.items())}
+
+
+_CAPPED = "warning: more than "
+
+
+def cap_warnings(analysis: Analysis) -> list[str]:
+    """One line per cap the input reached: what was counted together beyond it (never silently)."""
+    a, other = analysis, L.OTHER
+    out = []
+    for what, lanes, cap in (("keys", a.keys, L.MAX_KEYS), ("processes", a.processes, L.MAX_PROCESS_LANES),
+                             ("clients", a.clients, L.MAX_CLIENT_LANES)):
+        if other in lanes:
+            out.append(f"{_CAPPED}{cap} {what}: the others are counted as one, named {other}")
+    if (other, other) in a.contexts:
+        out.append(f"{_CAPPED}{L.MAX_CONTEXTS} (organization, project) pairs: the others are counted as one, named "
+                   f"{other}; their windows get no verdict from successes")
+    if other in a.hosts:
+        out.append(f"{_CAPPED}{L.MAX_HOSTS} hosts: the others are counted as one, named {other}")
+    if (other, other) in a.endpoint_scopes:
+        out.append(f"{_CAPPED}{L.MAX_ENDPOINTS} endpoints: the others are counted as one, named {other}")
+    if any(proc == other for _, _, proc in a.passed):
+        out.append(f"{_CAPPED}{L.MAX_PASSED} (key, endpoint, process) success series: further processes' "
+                   f"successes are counted as one process, named {other}")
+    if a.window_sets.capped:
+        out.append(f"{_CAPPED}{L.MAX_WINDOWS} windows: later errors joined the nearest window of their key and "
+                   f"scopes, or one window named {other}")
+    if a.window_sets.budget.spent_out:
+        out.append(f"{_CAPPED}{L.MAX_WINDOW_DETAIL} entries of window detail (failing clients, processes, "
+                   "endpoints): the counts of failing clients and processes are lower bounds")
+    return out

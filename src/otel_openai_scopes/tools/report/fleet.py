@@ -9,28 +9,41 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ... import verdicts as V
-from .model import Window
 from .timeaxis import when
+from .windows import Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
 
 
-def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: Mapping[str, int]) -> str:
-    """The window's verdict from the whole fleet's evidence.
+def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: Mapping[str, int], *,
+                  other_context_successes: int = 0, mixed: bool = False) -> str:
+    """The window's verdict from the whole fleet's evidence, in the live diagnosis's order.
 
-    Errors all from mutated clients: ``client_mutated`` (the app). Otherwise a same-key success on the
-    same endpoints during the window, or a process that saw one shortly before (its live
-    ``scope_flapping``): ``scope_flapping``. Otherwise, with no success anywhere, ``never_granted`` once a
-    process said so or ``MIN_FAILURES`` errors are in; fewer: ``unknown``.
+    Errors all from mutated clients: ``client_mutated`` (the app). A window whose key tuple mixes keys or
+    contexts counted together past a cap (``mixed``): ``unknown``, no success can be said to be its own. A
+    success of the same key tuple (fingerprint, organization, project, host) on the same endpoints during the
+    window, or a process that saw one shortly before (its live ``scope_flapping``): ``scope_flapping``. Else a
+    success of the same key and host with another organization or project (or a process's live
+    ``context_mismatch``): ``context_mismatch``, configuration. Otherwise, with no success anywhere,
+    ``never_granted`` once a process said so or ``MIN_FAILURES`` errors are in; fewer: ``unknown``.
     """
     if errors and mutated_errors >= errors:
         return V.CLIENT_MUTATED
+    if mixed:
+        return V.UNKNOWN
     if successes_same_key > 0 or live.get(V.SCOPE_FLAPPING, 0) > 0:
         return V.SCOPE_FLAPPING
+    if other_context_successes > 0 or live.get(V.CONTEXT_MISMATCH, 0) > 0:
+        return V.CONTEXT_MISMATCH
     if live.get(V.NEVER_GRANTED, 0) > 0 or errors - mutated_errors >= V.MIN_FAILURES:
         return V.NEVER_GRANTED
     return V.UNKNOWN
+
+
+def context(organization: str, project: str) -> str:
+    """``organization org-1, project proj_2`` (ids as sent: not secrets), saying when one was not sent."""
+    return (f"organization {organization or '(none sent)'}, project {project or '(none sent)'}")
 
 
 def plural(n: int, word: str) -> str:
@@ -72,6 +85,24 @@ def _flapping(w: Window, flipped: int) -> str:
                    "ids for OpenAI support.")
 
 
+def _context_mismatch(w: Window) -> str:
+    here = context(w.organization, w.project)
+    if w.other_contexts:
+        passing = "; ".join(f"{context(o, p)} ({plural(n, 'time')})" for (o, p), n in
+                            list(w.other_contexts.items())[:3])
+        more = f" and {plural(len(w.other_contexts) - 3, 'other context')}" if len(w.other_contexts) > 3 else ""
+        text = (f"{_cause(V.CONTEXT_MISMATCH)}: the same key passed the scope check on these endpoints during the "
+                f"window with {passing}{more}, and never with {here}, where it failed.")
+    else:
+        named = "; ".join(context(o, p) for o, p in w.live_contexts)
+        text = (f"{_cause(V.CONTEXT_MISMATCH)}: a process saw the same key pass the scope check with "
+                f"{named or 'another organization or project'} shortly before it failed with {here} (its own "
+                f"verdict: {V.CONTEXT_MISMATCH}).")
+    return text + (" The organization or project sent here is not one in which the key holds the scope (e.g. a "
+                   "pod's OPENAI_PROJECT_ID pointing at another project): send the one that works. Not "
+                   "platform-side.")
+
+
 def explanation(w: Window) -> str:
     """What the verdict means, citing only the evidence counted for this window."""
     d = w.diagnosis
@@ -82,12 +113,22 @@ def explanation(w: Window) -> str:
         flipped = sum(1 for c in w.process_diagnoses.values()
                       if d not in c and (V.UNKNOWN in c or V.NEVER_GRANTED in c))
         return _flapping(w, flipped) + mutated
+    if d == V.CONTEXT_MISMATCH:
+        return _context_mismatch(w) + mutated
     if d == V.NEVER_GRANTED:
         return (f"{_cause(V.NEVER_GRANTED)}: the key never passed the scope check on these endpoints in any of the "
                 f"{plural(w.processes_seen, 'process')} seen during the window: a restricted key without the "
                 "scope, or the key owner's project role lacks the permission." + mutated)
+    if w.mixed:
+        return (f"{_cause(V.UNKNOWN)}: {plural(w.errors, 'error')} of keys, organizations/projects or hosts the "
+                "report counted together past its caps (see the warnings): no verdict can be given for them.")
     return (f"{_cause(V.UNKNOWN)}: {plural(w.errors, 'error')}, no success of the key on these endpoints anywhere, "
             "too few failures to call it never granted.")
+
+
+def _sent(w: Window) -> str:
+    """`` (organization o, project p)`` when either was sent (the key tuple's context), else nothing."""
+    return f" ({context(w.organization, w.project)})" if w.organization or w.project else ""
 
 
 def verdict_lines(analysis: Analysis) -> list[str]:
@@ -107,8 +148,9 @@ def verdict_lines(analysis: Analysis) -> list[str]:
                 f"{p.diagnosis} ({p.errors})" for p in history) + "."
         lines.append(
             f"Window {i} [{when(analysis, w.start_ns, w.end_ns)}]: {plural(w.errors, 'scope error')} ({scopes}) "
-            f"for key {w.hint or w.fingerprint or 'none'} from {who} in {len(w.processes)} of {w.processes_seen} "
-            f"process(es), {w.successes_same_key} successes of the same key on these endpoints meanwhile -> "
+            f"for key {w.hint or w.fingerprint or 'none'}{_sent(w)} from {who} in {len(w.processes)} of "
+            f"{w.processes_seen} process(es), {w.successes_same_key} successes of the same key on these endpoints "
+            "meanwhile -> "
             f"{w.diagnosis}: {explanation(w)}{live}"
         )
     return lines

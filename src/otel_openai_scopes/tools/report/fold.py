@@ -1,7 +1,8 @@
 """The streaming fold: one span at a time into lanes and windows, in memory bounded by :mod:`.limits`.
 
 :class:`Analysis` holds the state; :meth:`Analysis.add` is the hot path of a report (a few dict look-ups and
-counter increments per span). The fleet view is computed once at the end (:mod:`.evidence`), and parts of one
+counter increments per span). Every value from the file is bounded on its way in (:mod:`.read`), and every
+container it lands in is capped. The fleet view is computed once at the end (:mod:`.evidence`), and parts of one
 input folded apart merge exactly (:mod:`.merge`).
 """
 
@@ -12,11 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ... import attributes as A
-from ..otlp_json import FileStats, SpanRecord, process_label
+from ..otlp_decode import SpanRecord, process_label
+from ..otlp_read import FileStats
 from ..timegrid import DEFAULT_MAX_BUCKETS, Grid, Series
 from . import limits as L
-from .model import ClientLane, KeyLane, ProcessLane, Window, WindowKey, WindowSet
-from .read import status_code, text, texts
+from .lanes import ClientLane, KeyLane, ProcessLane
+from .read import clip, field_names, scope_names, status_code
+from .windows import KeyTuple, Window, WindowSets
+
+Endpoint = tuple[str, str]
 
 
 @dataclass
@@ -31,16 +36,18 @@ class Analysis:
     scope_errors: int = 0
     start_ns: int = 0
     end_ns: int = 0
-    windows: list[Window] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)  # sorted, with fleet verdicts: set by finish()
     keys: dict[str, KeyLane] = field(default_factory=dict)
     processes: dict[str, ProcessLane] = field(default_factory=dict)
     clients: dict[str, ClientLane] = field(default_factory=dict)
     files: list[FileStats] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    # (fingerprint, (method, template), process) -> calls that passed the scope check
-    passed: dict[tuple[str, tuple[str, str], str], Series] = field(default_factory=dict)
-    endpoint_scopes: dict[tuple[str, str], set[str]] = field(default_factory=dict)
-    sets: dict[WindowKey, WindowSet] = field(default_factory=dict)
+    # (key tuple, (method, template), process) -> calls that passed the scope check
+    passed: dict[tuple[KeyTuple, Endpoint, str], Series] = field(default_factory=dict)
+    endpoint_scopes: dict[Endpoint, frozenset[str]] = field(default_factory=dict)
+    window_sets: WindowSets = field(default_factory=WindowSets)
+    contexts: set[tuple[str, str]] = field(default_factory=set)  # (organization, project) pairs seen, capped
+    hosts: set[str] = field(default_factory=set)  # capped
 
     @property
     def unreadable_lines(self) -> int:
@@ -60,24 +67,52 @@ class Analysis:
     def bucket_seconds(self) -> float:
         return self.grid.width_ns / 1e9
 
-    # -- lanes, created on first sight up to their caps ------------------------------------------------
+    # -- lanes and endpoints, made on first sight up to their caps ---------------------------------------
     def _process(self, span: SpanRecord) -> ProcessLane:
         def make(pid: str) -> ProcessLane:
-            label = process_label(span.resource, span.source) if pid != L.OTHER else "(more processes)"
+            label = clip(process_label(span.resource, span.source)) if pid != L.OTHER else "(more processes)"
             return ProcessLane.on(self.grid, pid, label)
 
-        return L.capped(self.processes, span.process, L.MAX_PROCESS_LANES, make)
+        return L.capped(self.processes, clip(span.process), L.MAX_PROCESS_LANES, make, L.OTHER)
 
     def _key(self, fp: str) -> KeyLane:
-        return L.capped(self.keys, fp, L.MAX_KEYS, lambda k: KeyLane(k, "", self.grid.new_series()))
+        return L.capped(self.keys, fp, L.MAX_KEYS, lambda k: KeyLane(k, "", self.grid.new_series()), L.OTHER)
 
     def _client(self, cid: str, span: SpanRecord, process: str) -> ClientLane:
         def make(c: str) -> ClientLane:
             if c == L.OTHER:
                 return ClientLane.on(self.grid, c, "", "")
-            return ClientLane.on(self.grid, c, text(span.get(A.CLIENT_ORIGIN)), process)
+            return ClientLane.on(self.grid, c, clip(span.get(A.CLIENT_ORIGIN), L.MAX_LONG_TEXT), process)
 
-        return L.capped(self.clients, cid, L.MAX_CLIENT_LANES, make)
+        return L.capped(self.clients, cid, L.MAX_CLIENT_LANES, make, L.OTHER)
+
+    def _endpoint(self, method: object, template: object, span: SpanRecord) -> Endpoint:
+        """The call's (method, template), or (OTHER, OTHER) past MAX_ENDPOINTS; the scopes it requires are read
+        from its first span."""
+        ep = (clip(method, 16), clip(template))
+        if ep in self.endpoint_scopes:
+            return ep
+        if len(self.endpoint_scopes) >= L.MAX_ENDPOINTS:
+            ep = (L.OTHER, L.OTHER)
+        self.endpoint_scopes.setdefault(ep, frozenset(scope_names(span.get(A.SCOPE_REQUIRED)))
+                                        if ep[0] != L.OTHER else frozenset())
+        return ep
+
+    def _key_tuple(self, fp: str, span: SpanRecord) -> KeyTuple:
+        """(fingerprint, organization, project, host) as sent; pairs past MAX_CONTEXTS and hosts past MAX_HOSTS
+        read as OTHER."""
+        get = span.attributes.get
+        context = (clip(get(A.ORGANIZATION)), clip(get(A.PROJECT)))
+        if context not in self.contexts:
+            if len(self.contexts) >= L.MAX_CONTEXTS:
+                context = (L.OTHER, L.OTHER)
+            self.contexts.add(context)
+        host = clip(get(A.HOST))
+        if host not in self.hosts:
+            if len(self.hosts) >= L.MAX_HOSTS:
+                host = L.OTHER
+            self.hosts.add(host)
+        return fp, context[0], context[1], host
 
     # -- one span ----------------------------------------------------------------------------------------
     def add(self, span: SpanRecord) -> None:
@@ -95,26 +130,30 @@ class Analysis:
         if span.end_ns > self.end_ns:
             self.end_ns = span.end_ns
         i = self.grid.index(start)
-        fp = text(get(A.KEY_FINGERPRINT))
+        fp = clip(get(A.KEY_FINGERPRINT))
         key = self.keys.get(fp) or self._key(fp)
         key.calls += 1
         if not key.hint:
-            key.hint = text(span.get(A.KEY_HINT))
+            key.hint = clip(span.get(A.KEY_HINT))
         process = self.processes.get(span.process) or self._process(span)
         process.calls.add(i)
         process.total_calls += 1
-        cid = text(get(A.CLIENT_ID))
+        cid = clip(get(A.CLIENT_ID))
         client = self.clients.get(cid) or self._client(cid, span, process.id)
         mutated = get(A.CLIENT_MUTATED)
         if mutated:
-            if not client.mutated or start < client.mutated_first_ns:
-                client.mutated_first_ns = start
-            client.mutated.update(texts(mutated))
+            fields = field_names(mutated)
+            if fields:
+                client.mark_mutated(fields, start)
+        ep = self._endpoint(method, template, span)
         if get(A.SCOPE_ERROR) is True:
             self.scope_errors += 1
             key.scope_errors += 1
             process.total_errors += 1
-            wkey = self._window(span, fp, key.hint, process.id, i)
+            w, wkey = self.window_sets.add(span, (*self._key_tuple(key.fingerprint, span),
+                                                  scope_names(span.get(A.SCOPE_MISSING))),
+                                           key.hint, process.id, f"{ep[0]} {ep[1]}", self.grid, self.gap_ns)
+            w.errors_series.add(i)
             process.add_error(wkey, i, self.grid)
             client.add_error(wkey, i, self.grid)
             return
@@ -127,33 +166,16 @@ class Analysis:
         elif code != 404:  # 404: the server looked the object up, so the scope check passed
             return
         key.passed += 1
-        endpoint = (text(method), text(template))
-        series = self.passed.get((key.fingerprint, endpoint, process.id))
+        kt = self._key_tuple(key.fingerprint, span)
+        pk = (kt, ep, process.id)
+        series = self.passed.get(pk)
         if series is None:
-            series = self.passed[(key.fingerprint, endpoint, process.id)] = self.grid.new_series()
-            if endpoint not in self.endpoint_scopes:
-                self.endpoint_scopes[endpoint] = set(texts(span.get(A.SCOPE_REQUIRED)))
+            if len(self.passed) >= L.MAX_PASSED:
+                pk = (kt, ep, L.OTHER)
+                series = self.passed.get(pk)
+            if series is None:
+                series = self.passed[pk] = self.grid.new_series()
         series.add(i)
-
-    def _window(self, span: SpanRecord, fp: str, hint: str, process: str, i: int) -> WindowKey:
-        wkey = (fp, tuple(sorted(set(texts(span.get(A.SCOPE_MISSING))))))
-        wset = self.sets.get(wkey)
-        if wset is None:
-            wset = self.sets[wkey] = WindowSet()
-        w, merged = wset.find(span.start_ns, span.end_ns, self.gap_ns)
-        for m in merged:
-            self.grid.drop(m.errors_series)
-        if w is None:
-            w = Window(fp, wkey[1], span.start_ns, span.end_ns, self.grid.new_series(), hint=hint)
-            w.add(span, process)
-            wset.insert(w)
-        else:
-            before = w.start_ns
-            w.add(span, process)
-            if w.start_ns != before or merged:
-                wset.refresh(w)
-        w.errors_series.add(i)
-        return wkey
 
     # -- the end of the stream -----------------------------------------------------------------------------
     def finish(self) -> Analysis:

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from ... import verdicts as V
 from .fleet import verdict_lines
-from .model import ClientLane, ErrorLane, Window
+from .lanes import ClientLane, ErrorLane
 from .timeaxis import clock, columns, iso, relative, tick_step_ns
+from .windows import Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
@@ -186,7 +187,7 @@ class _Builder:
         g, cols = self.a.grid, self.cols
         out: dict[str, list[int]] = {}
         for key, series in lane.by_window.items():
-            wset = self.a.sets.get(key)
+            wset = self.a.window_sets.sets.get(key)
             windows = wset.windows if wset is not None else []
             starts = [g.bucket(w.start_ns) for w in windows]
             ends = [g.bucket(w.end_ns) for w in windows]
@@ -286,7 +287,7 @@ def _verdict_at(windows: list[Window], starts: list[int], ends: list[int], bucke
 def _row(i: int, w: Window) -> list[object]:
     return [i, f"{iso(w.start_ns)} .. {iso(w.end_ns)}", w.diagnosis,
             ", ".join(f"{p.diagnosis} {p.errors}" for p in w.history()), w.hint or w.fingerprint,
-            ", ".join(w.scopes), w.errors, w.successes_same_key,
+            f"{w.organization or '-'}/{w.project or '-'}", ", ".join(w.scopes), w.errors, w.successes_same_key,
             ", ".join(f"{c.id} ({c.origin})" for c in w.clients.values()),
             f"{len(w.processes)}/{w.processes_seen}", ", ".join(r for _, r in w.request_ids)]
 

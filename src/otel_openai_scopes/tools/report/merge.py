@@ -16,13 +16,19 @@ if TYPE_CHECKING:
 
 
 def exact(a: Analysis) -> bool:
-    """No lane or window cap reached: every count is its own, so parts of the input merge exactly."""
+    """No cap reached: every count is its own, so parts of the input merge exactly."""
+    lanes = (*a.processes.values(), *a.clients.values())
     return (len(a.keys) <= L.MAX_KEYS and len(a.processes) <= L.MAX_PROCESS_LANES
             and len(a.clients) <= L.MAX_CLIENT_LANES
             and L.OTHER not in a.keys and L.OTHER not in a.processes and L.OTHER not in a.clients
-            and not any(lane.by_window_full for lane in (*a.processes.values(), *a.clients.values()))
+            and (L.OTHER, L.OTHER) not in a.endpoint_scopes and len(a.passed) < L.MAX_PASSED
+            and (L.OTHER, L.OTHER) not in a.contexts and L.OTHER not in a.hosts
+            and all(len(w.live_contexts) < L.MAX_NAMES for w in a.window_sets.all())
+            and not a.window_sets.capped and not a.window_sets.budget.spent_out and a.window_sets.budget.left >= 0
+            and not any(lane.by_window_full for lane in lanes)
+            and all(len(c.mutated) < L.MAX_NAMES for c in a.clients.values())
             and all(len(w.client_ids) <= L.MAX_WINDOW_CLIENTS and len(w.clients) == len(w.client_ids)
-                    for ws in a.sets.values() for w in ws.windows))
+                    and len(w.mutated_fields) < L.MAX_NAMES for w in a.window_sets.all()))
 
 
 def merge(a: Analysis, b: Analysis) -> bool:
@@ -76,18 +82,28 @@ def merge(a: Analysis, b: Analysis) -> bool:
             mine_s.absorb(series)
     for ep, scopes in b.endpoint_scopes.items():
         a.endpoint_scopes.setdefault(ep, scopes)
-    for wk, oset in b.sets.items():
-        wset = a.sets.get(wk)
+    a.contexts |= b.contexts
+    a.hosts |= b.hosts
+    if len(a.contexts) > L.MAX_CONTEXTS or len(a.hosts) > L.MAX_HOSTS or len(a.endpoint_scopes) > L.MAX_ENDPOINTS:
+        return False
+    sets = a.window_sets.sets
+    for wk, oset in b.window_sets.sets.items():
+        wset = sets.get(wk)
         if wset is None:
-            a.sets[wk] = oset
+            sets[wk] = oset
+            a.window_sets.count += len(oset.windows)
             continue
         for window in oset.windows:  # disjoint and more than gap apart, like wset's: each joins what it touches
-            w, _ = wset.find(window.start_ns, window.end_ns, a.gap_ns)
+            w, merged = wset.find(window.start_ns, window.end_ns, a.gap_ns)
+            a.window_sets.count -= len(merged)
             if w is None:
                 wset.insert(window)
+                a.window_sets.count += 1
             else:
                 w.absorb(window)
                 wset.refresh(w)
+    if a.window_sets.count > L.MAX_WINDOWS or not a.window_sets.rebudget():
+        return False
     a.files = merge_files(a.files + b.files)
     a.grid.retain(series_in_use(a))  # what was absorbed above lives on in the series it went into
     return exact(a)
@@ -100,5 +116,5 @@ def series_in_use(a: Analysis) -> list[Series]:
     for c in a.clients.values():
         out += c.series()
     out += a.passed.values()
-    out += (w.errors_series for ws in a.sets.values() for w in ws.windows)
+    out += (w.errors_series for w in a.window_sets.all())
     return out

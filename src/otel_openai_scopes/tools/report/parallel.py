@@ -14,7 +14,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..otlp_json import file_warnings, split_points
+from ..otlp_read import file_warnings, split_points
 from ..timegrid import DEFAULT_MAX_BUCKETS
 from .fold import Analysis, fold
 from .read import reader
@@ -33,7 +33,7 @@ def _cpus() -> int:
 def analyze_files(paths: Sequence[str | Path], gap_seconds: float = 60.0,
                   max_buckets: int = DEFAULT_MAX_BUCKETS, workers: int | None = None,
                   parallel_min_bytes: int = PARALLEL_MIN_BYTES) -> Analysis:
-    """Stream the files into a finished analysis. Raises ``otlp_json.UnreadableFile`` for a file that cannot be
+    """Stream the files into a finished analysis. Raises ``otlp_read.UnreadableFile`` for a file that cannot be
     opened; per-file counts of read and unreadable lines end up in ``files`` and ``warnings``.
 
     One plain (not gzip) file of ``parallel_min_bytes`` or more is cut at line boundaries into ``workers``
@@ -58,7 +58,7 @@ def analyze_files(paths: Sequence[str | Path], gap_seconds: float = 60.0,
     finally:
         if collecting:
             gc.enable()
-    analysis.warnings = file_warnings(analysis.files)
+    analysis.warnings = file_warnings(analysis.files) + analysis.warnings  # then the caps reached
     return analysis
 
 

@@ -1,24 +1,33 @@
-"""Spans in: which attributes the report reads, values of any type made into the plain values it folds, and the
-per-file counts of what was read and what could not be.
+"""Spans in: which attributes the report reads, values of any type made into the plain, bounded values it folds,
+and the per-file counts of what was read and what could not be.
 
-A telemetry file may hold any type anywhere (a list where a string belongs, a string where a number does): these
-helpers turn what they get into text or nothing, never raise.
+Lines with fields of the wrong type never get here (:mod:`..otlp_read` counts them unreadable); what does may still
+hold any type where the report expects text (a list for a template, a number for an id). These helpers turn it
+into text or nothing, never raise, and bound every value (:mod:`.limits`): names a file invents (scopes, changed
+fields, verdicts) must have the shape of one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from ... import attributes as A
-from ..otlp_json import FileStats, SpanReader
+from ... import verdicts as V
+from ...scope_errors import MAX_SCOPES, is_scope_name
+from ..otlp_read import FileStats, SpanReader
+from . import limits as L
 
 #: Span attributes the report reads for every span; the others (the error's details, a new client's origin, a new
 #: endpoint's scopes) are converted only when needed (``SpanRecord.get``).
 READ_ATTRIBUTES = frozenset({
     A.TEMPLATE, A.HTTP_METHOD, A.HTTP_STATUS, A.KEY_FINGERPRINT, A.SCOPE_ERROR, A.CLIENT_ID, A.CLIENT_MUTATED,
+    A.ORGANIZATION, A.PROJECT, A.HOST,
 })
+
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 def text(value: Any) -> str:
@@ -28,6 +37,11 @@ def text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def clip(value: Any, limit: int = L.MAX_TEXT) -> str:
+    """An attribute as a string of at most ``limit`` characters."""
+    return text(value)[:limit]
+
+
 def texts(value: Any) -> tuple[str, ...]:
     """A string-array attribute as a tuple of strings (a lone string counts as one)."""
     if not value:
@@ -35,6 +49,31 @@ def texts(value: Any) -> tuple[str, ...]:
     if isinstance(value, (list, tuple)):
         return tuple(text(v) for v in value)
     return (text(value),)
+
+
+def scope_names(value: Any) -> tuple[str, ...]:
+    """The scope names in a string-array attribute, by the scope grammar: sorted, unique, at most MAX_SCOPES."""
+    if not value:
+        return ()
+    return tuple(sorted({s for s in texts(value) if is_scope_name(s)}))[:MAX_SCOPES]
+
+
+def field_names(value: Any) -> tuple[str, ...]:
+    """Names of changed fields (``openai.client.mutated``): identifier-shaped, at most MAX_NAMES."""
+    if not value:
+        return ()
+    return tuple(dict.fromkeys(n for n in texts(value) if _NAME.fullmatch(n)))[:L.MAX_NAMES]
+
+
+def verdict_name(value: Any, seen: Collection[str]) -> str:
+    """A live verdict: a known one, or (from a newer version) an identifier-shaped name while fewer than
+    MAX_NAMES unknown ones are in ``seen``; anything else reads as ``unknown``."""
+    name = text(value)
+    if name in V.MEANINGS:
+        return name
+    if not name or not _NAME.fullmatch(name) or sum(1 for s in seen if s not in V.MEANINGS) >= L.MAX_NAMES:
+        return V.UNKNOWN
+    return name
 
 
 def status_code(value: Any) -> int:

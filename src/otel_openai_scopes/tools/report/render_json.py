@@ -6,9 +6,9 @@ import json
 from typing import IO, TYPE_CHECKING, Any
 
 from .fleet import explanation
-from .model import Window
 from .outcome import EXIT_UNREADABLE, exit_code
 from .timeaxis import iso
+from .windows import Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
@@ -22,6 +22,13 @@ def _window(w: Window) -> dict[str, Any]:
         "end": iso(w.end_ns),
         "fingerprint": w.fingerprint,
         "hint": w.hint,
+        "organization": w.organization,
+        "project": w.project,
+        "host": w.host,
+        "passing_contexts": [{"organization": o, "project": p, "successes": n} for (o, p), n in
+                             w.other_contexts.items()]
+        + [{"organization": o, "project": p, "successes": 0} for (o, p) in w.live_contexts
+           if (o, p) not in w.other_contexts],
         "scopes": list(w.scopes),
         "diagnosis": w.diagnosis,
         "explanation": explanation(w),
@@ -51,6 +58,7 @@ def to_json(analysis: Analysis, error: str | None = None) -> dict[str, Any]:
                    "other_signal_lines": f.other_signals, "unreadable_lines": f.unreadable,
                    "unreadable_reasons": dict(f.reasons), "problem": f.problem or None} for f in analysis.files],
         "unreadable_lines": analysis.unreadable_lines,
+        "warnings": list(analysis.warnings),
         "totals": {
             "spans": analysis.spans,
             "calls": analysis.calls,

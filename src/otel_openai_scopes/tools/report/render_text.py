@@ -48,15 +48,16 @@ def _table(analysis: Analysis) -> Any:
     from rich.text import Text
 
     table = Table(title="Scope-error windows (one per key and set of missing scopes, across processes)")
-    for col in ("#", "when (UTC)", "fleet verdict", "live verdicts", "key", "scopes", "errors", "ok same key",
-                "clients", "processes"):
+    for col in ("#", "when (UTC)", "fleet verdict", "live verdicts", "key", "organization/project", "scopes",
+                "errors", "ok same key", "clients", "processes"):
         table.add_column(col)
     for i, w in enumerate(analysis.windows, 1):
         # Text cells: scopes and ids come from telemetry (and error bodies), never parsed as rich markup.
         table.add_row(*(Text(clean(cell)) for cell in (
             str(i), when(analysis, w.start_ns, w.end_ns), w.diagnosis,
             ", ".join(f"{p.diagnosis} {p.errors}" for p in w.history()),
-            w.hint or w.fingerprint, ", ".join(w.scopes), str(w.errors), str(w.successes_same_key),
+            w.hint or w.fingerprint, f"{w.organization or '-'}/{w.project or '-'}", ", ".join(w.scopes),
+            str(w.errors), str(w.successes_same_key),
             ", ".join(list(w.clients)[:5]) + (f" +{len(w.client_ids) - 5}" if len(w.client_ids) > 5 else ""),
             f"{len(w.processes)}/{w.processes_seen}",
         )))
