@@ -5,48 +5,60 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
 import openai
 import pytest
+from conftest import make_key
 from hypothesis import given
 from hypothesis import strategies as st
+from test_leaks import leaked_pieces
 from typer.testing import CliRunner
 
 from otel_openai_scopes import attributes as A
+from otel_openai_scopes import verdicts as V
+from otel_openai_scopes.fingerprint import describe
+from otel_openai_scopes.scope_map import build_matcher
 from otel_openai_scopes.tools import doctor as D
+from otel_openai_scopes.tools import exit_codes as X
 from otel_openai_scopes.tools.cli import app
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
-from otel_openai_scopes.fingerprint import describe
 from otel_openai_scopes.tools.otlp_json import read_spans
-from otel_openai_scopes.scope_map import build_matcher
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KEY = "sk-proj-DOCTORtest" + "k" * 40 + "Qx42"
 THREADS_READ = "api.threads.read"
 PROBED = [p for p in D.PROBES if not p.opt_in]
-ALL_READ_SCOPES = sorted({s for p in PROBED for s in p.scopes})
+ALL_READ_SCOPES = sorted({s for p in PROBED for s in D.plan(p).scopes})
 THREADS_TEMPLATE = "/threads/{thread_id}"
 
 
 def _has_call(probe: D.Probe) -> bool:
-    return D.resolve_call(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), probe) is not None
+    return D.resolve_call(openai.OpenAI(api_key="x", base_url="http://127.0.0.1:9/v1"), D.plan(probe).calls) is not None
 
 
 AVAILABLE = {p.family: _has_call(p) for p in D.PROBES}
 
 
 # ---- the probe table ------------------------------------------------------------------------------
-def test_probe_scopes_and_operations_match_the_scope_map():
+def test_probe_scopes_and_calls_come_from_the_scope_map():
     matcher = build_matcher()
     for probe in D.PROBES:
         ep = matcher.match(probe.method, probe.path)
-        assert ep.known, probe.family
-        assert ep.scopes == probe.scopes, probe.family
-        assert ep.operation in probe.calls, probe.family
+        planned = D.plan(probe)
+        assert ep.known and ep.scopes, probe.family  # every probe's request is in the map, with scopes
+        assert planned.scopes == ep.scopes and planned.template == ep.template, probe.family
+        assert planned.calls[0] == ep.operation, probe.family
+    # derived, not copied: a user's scope map changes what the probe says its request needs
+    custom = build_matcher({"GET /v1/threads/{thread_id}": ["api.threads.custom"]})
+    threads = next(p for p in D.PROBES if p.family == "threads")
+    assert D.plan(threads, custom).scopes == ("api.threads.custom",)
+    assert D.plan(threads, custom).calls == ("beta.threads.retrieve",)  # the SDK call still from the packaged map
 
 
 def test_default_probes_only_read_and_the_model_request_probe_is_opt_in():
@@ -103,13 +115,13 @@ def test_judge_failure_uses_the_response_or_reports_a_connection_error():
 
 # ---- across attempts, exit codes -------------------------------------------------------------------------
 def test_family_verdicts():
-    assert D.family_verdict(Counter({D.OK: 3})) == D.GRANTED
-    assert D.family_verdict(Counter({D.OK: 3, D.ERROR: 1})) == D.GRANTED
-    assert D.family_verdict(Counter({D.MISSING: 2, D.ERROR: 1})) == D.MISSING_VERDICT
-    assert D.family_verdict(Counter({D.MISSING: 1, D.OK: 5})) == D.FLAPPING
-    assert D.family_verdict(Counter({D.ERROR: 2})) == D.INCONCLUSIVE
-    assert D.family_verdict(Counter({D.NA: 2})) == D.NOT_AVAILABLE
-    assert D.family_verdict(Counter()) == D.NOT_PROBED
+    assert D.family_verdict(Counter({D.OK: 3})) == V.PROBE_GRANTED
+    assert D.family_verdict(Counter({D.OK: 3, D.ERROR: 1})) == V.PROBE_GRANTED
+    assert D.family_verdict(Counter({D.MISSING: 2, D.ERROR: 1})) == V.PROBE_MISSING
+    assert D.family_verdict(Counter({D.MISSING: 1, D.OK: 5})) == V.PROBE_FLAPPING
+    assert D.family_verdict(Counter({D.ERROR: 2})) == V.PROBE_INCONCLUSIVE
+    assert D.family_verdict(Counter({D.NA: 2})) == V.PROBE_NOT_AVAILABLE
+    assert D.family_verdict(Counter()) == V.PROBE_NOT_PROBED
 
 
 @given(st.lists(st.sampled_from([D.OK, D.MISSING, D.ERROR]), min_size=1, max_size=30))
@@ -119,16 +131,19 @@ def test_flapping_iff_both_ok_and_missing(outcomes):
 
 
 def test_exit_codes():
-    G, M, F, I, NA, NP = D.GRANTED, D.MISSING_VERDICT, D.FLAPPING, D.INCONCLUSIVE, D.NOT_AVAILABLE, D.NOT_PROBED
-    assert D.exit_code([G, G, NA, NP]) == D.EXIT_OK == 0
-    assert D.exit_code([G, M, NP]) == D.EXIT_MISSING == 1
-    assert D.exit_code([G, F]) == D.EXIT_FLAPPING == 3
-    assert D.exit_code([M, F, I]) == D.EXIT_FLAPPING  # flapping outranks missing
-    assert D.exit_code([M, I]) == D.EXIT_MISSING  # missing outranks inconclusive
-    assert D.exit_code([G, I]) == D.EXIT_INCONCLUSIVE == 4
-    assert D.exit_code([NA, NP]) == D.EXIT_INCONCLUSIVE  # nothing probed is no all-clear
-    assert D.EXIT_USAGE == 2 and D.EXIT_KEY_REJECTED == 5 and D.EXIT_UNREACHABLE == 6
-    assert set(D.EXIT_MEANING) == {0, 1, 2, 3, 4, 5, 6}
+    G, M, F, INC = V.PROBE_GRANTED, V.PROBE_MISSING, V.PROBE_FLAPPING, V.PROBE_INCONCLUSIVE
+    NA, NP = V.PROBE_NOT_AVAILABLE, V.PROBE_NOT_PROBED
+    assert D.exit_code([G, G, NA, NP]) == X.OK == 0
+    assert D.exit_code([G, M, NP]) == X.FOUND == 1
+    assert D.exit_code([G, F]) == X.FLAPPING == 3
+    assert D.exit_code([M, F, INC]) == X.FLAPPING  # flapping outranks missing
+    assert D.exit_code([M, INC]) == X.FOUND  # missing outranks inconclusive
+    assert D.exit_code([G, INC]) == X.INCONCLUSIVE == 4
+    assert D.exit_code([NA, NP]) == X.INCONCLUSIVE  # nothing probed is no all-clear
+    assert D.exit_code([INC], "rejected") == X.KEY_REJECTED == 5
+    assert D.exit_code([INC], "unreachable") == X.UNREACHABLE == 6
+    assert D.exit_code([M, INC], "rejected") == X.FOUND  # a common cause only explains an inconclusive run
+    assert set(X.TABLE["doctor"]) == {0, 1, 2, 3, 4, 5, 6}
 
 
 # ---- key and option helpers --------------------------------------------------------------------------
@@ -160,8 +175,8 @@ def test_call_kwargs_and_resolve_call():
     client.beta.vector_stores = Obj()
     client.beta.vector_stores.list = new_list
     probe = next(p for p in D.PROBES if p.family == "vector_stores")
-    assert D.resolve_call(client, probe) == ("beta.vector_stores.list", new_list)
-    assert D.resolve_call(Obj(), probe) is None
+    assert D.resolve_call(client, D.plan(probe).calls) == ("beta.vector_stores.list", new_list)
+    assert D.resolve_call(Obj(), D.plan(probe).calls) is None
 
 
 def test_display_url_drops_credentials():
@@ -172,8 +187,9 @@ def test_display_url_drops_credentials():
 
 # ---- the CLI, end to end -------------------------------------------------------------------------------------
 def run_doctor_cli(*args: str, key: str | None = KEY, base_url: str | None = None, input: str | None = None,
-                   timeout: float = 120) -> subprocess.CompletedProcess:
+                   timeout: float = 120, extra_env: dict | None = None) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "OTEL_"))}
+    env.update(extra_env or {})
     env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     if key is not None:
         env["OPENAI_API_KEY"] = key
@@ -241,7 +257,7 @@ def test_restricted_key_missing_a_scope_exits_1_and_is_in_the_telemetry(tmp_path
         fake.grant(KEY, scopes=[s for s in ALL_READ_SCOPES if s != THREADS_READ])
         result = run_doctor_cli("--out", str(out), "--base-url", fake.base_url,
                                 "--organization", "org-doctor", "--project", "proj_doctor")
-        assert result.returncode == D.EXIT_MISSING == 1, result.stdout + result.stderr
+        assert result.returncode == X.FOUND == 1, result.stdout + result.stderr
         threads = row(result.stdout, "threads")
         assert "MISSING" in threads and THREADS_READ in threads and "+" not in threads
         for probe in PROBED:
@@ -276,7 +292,7 @@ def test_flapping_scope_exits_3(tmp_path):
                                 base_url=fake.base_url)
         failed = fake.count(status=401, template=THREADS_TEMPLATE)
         assert 0 < failed < attempts  # the seed gives both outcomes
-        assert result.returncode == D.EXIT_FLAPPING == 3, result.stdout + result.stderr
+        assert result.returncode == X.FLAPPING == 3, result.stdout + result.stderr
         threads = row(result.stdout, "threads")
         assert "FLAPPING" in threads
         assert threads.count("X") == failed and threads.count("+") == attempts - failed
@@ -298,11 +314,11 @@ def test_flapping_scope_exits_3(tmp_path):
 def test_rejected_key_is_one_verdict_line_exit_5_masked_once():
     with FakeOpenAI() as fake:  # no grant: every request gets 401 invalid_api_key (which quotes part of the key)
         result = run_doctor_cli(base_url=fake.base_url)
-        assert result.returncode == D.EXIT_KEY_REJECTED == 5, result.stdout + result.stderr
+        assert result.returncode == X.KEY_REJECTED == 5, result.stdout + result.stderr
         assert "inconclusive" in row(result.stdout, "threads") and "invalid_api_key" in result.stdout
         verdicts = [ln for ln in result.stdout.splitlines() if ln.startswith(("KEY REJECTED", "INCONCLUSIVE"))]
         assert len(verdicts) == 1 and verdicts[0].startswith("KEY REJECTED: every probe (")
-        assert "exit 5: key rejected (invalid_api_key)" in result.stdout
+        assert f"exit 5: {X.TABLE['doctor'][5]}" in result.stdout
         assert "*** API key provided" not in result.stdout  # masked once: the words around the key survive
         assert fake.count(status=401) > 0
         assert_key_hidden(result)
@@ -316,7 +332,7 @@ def test_unreachable_server_is_one_verdict_line_naming_the_url_without_credentia
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
     result = run_doctor_cli("--timeout", "3", base_url=f"http://user:s3cretpw@127.0.0.1:{port}/v1?token=q5ecret")
-    assert result.returncode == D.EXIT_UNREACHABLE == 6, result.stdout + result.stderr
+    assert result.returncode == X.UNREACHABLE == 6, result.stdout + result.stderr
     verdicts = [ln for ln in result.stdout.splitlines() if ln.startswith(("UNREACHABLE", "INCONCLUSIVE"))]
     assert len(verdicts) == 1 and verdicts[0].startswith(f"UNREACHABLE: no answer from http://127.0.0.1:{port}/v1")
     assert verdicts[0].endswith("check --base-url / OPENAI_BASE_URL, the proxy and the network.")  # one line
@@ -327,7 +343,7 @@ def test_unreachable_server_is_one_verdict_line_naming_the_url_without_credentia
 @pytest.mark.parametrize("url", ["htp:/nowhere", "http://127.0.0.1:99999/v1", "http:///v1", "127.0.0.1:8787"])
 def test_malformed_base_url_is_a_usage_error(url):
     result = run_doctor_cli(base_url=url)  # from OPENAI_BASE_URL
-    assert result.returncode == D.EXIT_USAGE == 2, result.stdout + result.stderr
+    assert result.returncode == X.USAGE == 2, result.stdout + result.stderr
     assert result.stderr.startswith("doctor: the base URL") and len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
 
@@ -344,7 +360,7 @@ def test_key_from_stdin():
 def test_no_key_exits_2_with_a_clear_message():
     with FakeOpenAI() as fake:
         result = run_doctor_cli(key=None, base_url=fake.base_url)
-        assert result.returncode == D.EXIT_USAGE == 2
+        assert result.returncode == X.USAGE == 2
         assert "no key: set OPENAI_API_KEY" in result.stderr and "--stdin" in result.stderr
         assert fake.requests_seen == 0
 
@@ -359,3 +375,106 @@ def test_usage_errors_in_process():
     assert KEY not in res.output and "DOCTORtest" not in res.output
     res = runner.invoke(app, ["doctor", "--repeat", "-1"], env={"OPENAI_API_KEY": KEY})
     assert res.exit_code == 2 and "--repeat" in res.output
+
+
+# ---- nothing secret, nothing hostile (issue 16) -----------------------------------------------------------
+class OtlpSink:
+    """An OTLP/HTTP receiver on loopback that keeps every request body (to scan what doctor exports)."""
+
+    def __init__(self) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        bodies = self.bodies = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                bodies.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_address[1]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_doctor_shows_and_exports_no_piece_of_any_secret(tmp_path):
+    """A gateway token in the base path, a key the gateway quotes back, a password in the OTLP endpoint's
+    user-info: none of them, nor any 8-character piece, in doctor's output, its --out file or its OTLP export."""
+    token = make_key("gw", 40)
+    password = make_key("pw", 24)
+    out = tmp_path / "doctor.jsonl"
+    sink = OtlpSink()
+    otlp = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://collector:{password}@127.0.0.1:{sink.port}",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+    try:
+        with FakeOpenAI(seed=20260410) as fake:
+            fake.gateway_paths = True
+            fake.grant(KEY, scopes=[s for s in ALL_READ_SCOPES if s != THREADS_READ])
+            fake.lose_scope(KEY, "api.files.read", duration=600, probability=0.5)
+            quoted = {"error": {"message": f"Invalid URL (GET /gw/{token}/v1/batches?api-key={KEY})",
+                                "type": "invalid_request_error", "code": None}}
+            fake.script("GET", r"/batches", 404, quoted, times=100)  # a gateway quoting what it was sent
+            port = fake.port
+            gateway = f"http://127.0.0.1:{port}/gw/{token}/v1"
+            result = run_doctor_cli("--repeat", "3", "--interval", "0", "--out", str(out), base_url=gateway,
+                                    extra_env=otlp)
+            assert result.returncode == X.FLAPPING, result.stdout + result.stderr
+            assert fake.count(status=401, template=THREADS_TEMPLATE) == 3  # the gateway path reached the API
+            # user-info in the base URL: the SDK sends it as Basic credentials, the key is rejected, nothing shown
+            fake.reset()
+            with_userinfo = f"http://user:{password}@127.0.0.1:{fake.port}/gw/{token}/v1"
+            rejected = run_doctor_cli(base_url=with_userinfo, extra_env=otlp)
+            assert rejected.returncode == X.KEY_REJECTED, rejected.stdout + rejected.stderr
+    finally:
+        sink.close()
+    exported = b"".join(sink.bodies).decode("latin-1")
+    assert "api.threads.read" in exported  # the sink did receive the probe's telemetry
+    texts = {"stdout": result.stdout, "stderr": result.stderr, "out": out.read_text(), "otlp": exported,
+             "rejected stdout": rejected.stdout, "rejected stderr": rejected.stderr}
+    for name, text in texts.items():
+        for secret in (KEY, token, password):
+            assert not leaked_pieces(secret, text), (name, leaked_pieces(secret, text))
+    # URLs as spans show them: the path token as {token}, no user-info, no query
+    shown = f"http://127.0.0.1:{port}/gw/{{token}}/v1"
+    assert f"API {shown}," in result.stdout and f"API {shown}," in rejected.stdout
+    assert "GET /gw/{token}/v1/threads/{thread_id}" in row(result.stdout, "threads")
+    assert "INCONCLUSIVE batches: no attempt got a scope verdict; last error: HTTP 404 - Invalid URL (GET " \
+           "/gw/***/v1/batches?api-key=***" in result.stdout  # what the gateway quoted, masked as on the span
+    assert f"exported over OTLP to http://127.0.0.1:{sink.port}" in result.stdout
+    templates = {s.attributes.get(A.TEMPLATE) for s in read_spans([out])}
+    assert "/gw/{token}/v1/threads/{thread_id}" in templates  # the same text as the span's url.template
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[1A\x1b[2KALL GRANTED\x1b]52;c;ZXZpbA==\x07\u202eexe.gnp\x9b31m\u2066"
+UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def test_a_hostile_server_cannot_write_control_sequences_to_the_terminal():
+    """Error text, codes, bodies and headers carrying ESC/OSC/CSI sequences and bidi overrides are shown as
+    visible escapes: no title change, clipboard write or cursor move reaches the terminal."""
+    hostile_error = {"error": {"message": HOSTILE, "type": "server_error", "code": HOSTILE[:12]}}
+    with FakeOpenAI() as fake:
+        fake.grant(KEY)
+        fake.script("GET", r"/models", 500, hostile_error, times=10)
+        fake.script("GET", r"/files", 502, ("<html>" + HOSTILE + "</html>").encode(), content_type="text/html",
+                    times=10)
+        fake.script("GET", r"/batches", 401, {"error": {"message": f"Missing scopes: api.batch.read {HOSTILE}",
+                                                        "code": None}},
+                    headers={"x-request-id": "req_\x9b2J\x85evil"}, times=10)
+        fake.script("GET", r"/vector_stores", 503, HOSTILE.encode("utf-8"), content_type="", times=10)
+        result = run_doctor_cli("--repeat", "2", "--interval", "0", "--organization", "org-\x1b[31mred",
+                                base_url=fake.base_url)
+    text = result.stdout + result.stderr
+    assert result.returncode == X.FOUND, text  # batches: missing; the rest of the verdicts still stand
+    assert not UNSAFE.findall(text), sorted(set(UNSAFE.findall(text)))
+    assert "\\x1b]0;pwned\\x07" in text and "\\u202e" in text  # shown, visibly
+    assert "MISSING batches" in text and "INCONCLUSIVE models" in text
+    assert "org-\\x1b[31mred" in text

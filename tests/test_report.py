@@ -305,6 +305,7 @@ def test_exit_0_when_nothing_is_found(tmp_path):
 
 # ---- --json ----------------------------------------------------------------------------------------------
 WINDOW_FIELDS = {"start", "end", "fingerprint", "hint", "organization", "project", "host", "passing_contexts",
+                 "token_grants", "errors_grant_lacks_scope", "derived_clients",
                  "scopes", "diagnosis", "explanation", "diagnosis_history",
                  "process_diagnoses", "errors", "mutated_errors", "successes_same_key", "successes_other_processes",
                  "endpoints", "clients", "clients_failing", "processes_failing", "processes_seen", "request_ids"}

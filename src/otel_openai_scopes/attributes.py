@@ -58,6 +58,8 @@ CLIENT_PARENT_ID: Final = "openai.client.parent_id"
 CLIENT_ORIGIN: Final = "openai.client.origin"
 CLIENT_ASYNC: Final = "openai.client.async"
 CLIENT_MUTATED: Final = "openai.client.mutated"
+# For a copy()/with_options() client: which of MUTABLE_FIELDS it was given different from its parent at copy time.
+CLIENT_COPY_CHANGED: Final = "openai.client.copy_changed"
 SDK_VERSION: Final = "openai.sdk.version"
 
 # Values of CLIENT_MUTATED.

@@ -7,6 +7,10 @@ also occurs in a credential the call sent are found on the original text, united
 span becomes ``***``. A credential's 8-character windows are computed once per distinct credential
 (cached, bounded in total windows); windows inside its documented type prefix (``sk-proj-``) are
 not secret and are left, so a key hint (``sk-proj-...WXYZ``) or a fingerprint is never masked.
+
+Every function here returns valid Unicode (lone surrogates replaced, see :mod:`.text`); :func:`safe_message` and
+:func:`mask_value` also replace control characters. These functions are the gate every outside value passes
+on its way to a span, an event, a metric or a log line.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import threading
 
 from .fingerprint import key_prefix
 from .forking import after_fork_in_child
+from .text import printable_text, valid_text
 
 MAX_MESSAGE_CHARS = 512
 MASK = "***"
@@ -154,7 +159,8 @@ def _apply(text: str, spans: list[Span]) -> str:
 
 def mask_credentials(text: str, *secrets: str | None) -> str:
     """``text`` with every generic credential pattern and every 8+-character run shared with one of
-    ``secrets`` replaced by ``***`` (the union of both, found on the original text)."""
+    ``secrets`` replaced by ``***`` (the union of both, found on the original text); valid Unicode."""
+    text = valid_text(text)
     spans: list[Span] = []
     if _PLAIN_VALUE.fullmatch(text) is None:
         spans = [m.span() for m in _PATTERNS.finditer(text)]
@@ -181,9 +187,16 @@ def mask_credentials(text: str, *secrets: str | None) -> str:
     return text
 
 
+def looks_like_credential(text: str) -> bool:
+    """Whether ``text`` holds anything :func:`mask_credentials` masks without being told a credential (a key, a
+    bearer token, a JWT, a long opaque or hex token, ``api key: ...``)."""
+    return _PATTERNS.search(text) is not None or _KEY_PROVIDED.search(text) is not None
+
+
 def mask_value(value: str, *secrets: str | None, limit: int = 128) -> str:
-    """A header or field value, masked like a message and bounded to ``limit`` characters."""
-    value = value[: limit * 2]
+    """A header or field value, masked like a message and bounded to ``limit`` characters; control characters
+    and lone surrogates replaced."""
+    value = printable_text(value[: limit * 2])
     if len(value) >= 3:
         value = mask_credentials(value, *secrets)
     return value[:limit]
@@ -203,12 +216,16 @@ def mask_request_id(value: str, secret: str | None) -> str:
 
 
 def safe_message(text: object, *secrets: str | None, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """Masked, single-line, bounded text for span status descriptions and logs."""
+    """Masked, single-line, bounded text for span status descriptions and logs (valid Unicode, controls
+    replaced)."""
     if not isinstance(text, str):
-        text = str(text)
-    # Bound the work before masking (never run regexes over an unbounded body), and fold whitespace
-    # first, so that the masked text is what is exported.
-    text = mask_credentials(" ".join(text[: limit * 4].split()), *secrets)
+        try:
+            text = str(text)
+        except Exception:  # noqa: BLE001 - an object whose __str__ raises has no message to give
+            text = ""
+    # Bound the work before masking (never run regexes over an unbounded body), and fold whitespace and
+    # replace what is not printable first, so that the masked text is what is exported.
+    text = mask_credentials(printable_text(" ".join(text[: limit * 4].split())), *secrets)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text

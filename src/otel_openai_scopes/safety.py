@@ -7,6 +7,7 @@ import threading
 
 from .forking import after_fork_in_child
 from .redact import safe_message
+from .text import valid_text
 
 logger = logging.getLogger("otel_openai_scopes")
 
@@ -19,7 +20,8 @@ def report_internal_error(where: str, exc: BaseException) -> None:
     """Log an instrumentation failure the first time it happens at ``where``; stay silent after.
 
     No traceback is formatted (it can be costly during an incident and may quote user data);
-    the message is masked for credentials.
+    the message is masked for credentials, and every part of the line is valid Unicode (a log handler that
+    encodes UTF-8, or exports the record over OTLP, must not fail on it).
     """
     with _lock:
         if where in _seen or len(_seen) >= _MAX_PLACES:
@@ -28,14 +30,14 @@ def report_internal_error(where: str, exc: BaseException) -> None:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
-    location = f" at {tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb is not None else ""
+    location = f" at {valid_text(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}" if tb is not None else ""
     try:
         logger.warning(
             "otel-openai-scopes: internal error in %s (%s: %s)%s; the OpenAI call proceeds uninstrumented "
             "for this step. Further errors here are not logged.",
-            where,
-            type(exc).__name__,
-            safe_message(str(exc)),
+            valid_text(where),
+            valid_text(type(exc).__name__),
+            safe_message(exc),
             location,
         )
     except Exception:  # noqa: BLE001 - logging itself must not break the app

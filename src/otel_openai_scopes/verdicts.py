@@ -26,7 +26,7 @@ CONTEXT_MISMATCH: Final = "context_mismatch"
 UNKNOWN: Final = "unknown"
 
 #: Every verdict emitted today (a verdict joins this tuple, the README table and the alert rules when it is emitted).
-ALL: Final = (CLIENT_MUTATED, SCOPE_FLAPPING, CONTEXT_MISMATCH, NEVER_GRANTED, UNKNOWN)
+ALL: Final = (CLIENT_MUTATED, TOKEN_LACKS_SCOPE, SCOPE_FLAPPING, CONTEXT_MISMATCH, NEVER_GRANTED, UNKNOWN)
 
 #: Failures without any success of the credential tuple before ``never_granted`` is said.
 MIN_FAILURES: Final = 3

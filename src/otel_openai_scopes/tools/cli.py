@@ -14,7 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-EXIT_USAGE = 2
+from .exit_codes import USAGE
+
 INSTALL_HINT = "pip install 'otel-openai-scopes[cli]'"
 #: import name -> distribution in the ``cli`` extra
 CLI_MODULES = (("typer", "typer"), ("rich", "rich"), ("msgspec", "msgspec"), ("openai", "openai"),
@@ -66,11 +67,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     if missing:
         print(f"otel-openai-scopes: the command line needs the 'cli' extra (missing: {', '.join(missing)}): "
               f"{INSTALL_HINT}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(USAGE)
     refusal = refuse_key_arguments(args)
     if refusal:
         print(refusal, file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+        raise SystemExit(USAGE)
     from .commands import app
 
     app(args=args, prog_name="otel-openai-scopes")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, NoReturn, Optional
 
 import typer
 
-from .cli import EXIT_USAGE
+from .exit_codes import USAGE as EXIT_USAGE
 
 if TYPE_CHECKING:
     from ..fingerprint import Credential
@@ -150,7 +150,7 @@ def fingerprint(
     """Print the fingerprint and hint spans carry for a key (read from the environment or stdin, never argv)."""
     from ..config import Settings
     from ..fingerprint import describe
-    from .doctor import UsageError, read_key
+    from .doctor.inputs import UsageError, read_key
 
     try:
         key = read_key(env or key_env, stdin, os.environ)
@@ -216,27 +216,23 @@ def doctor(
                                 out=out, model_request=model_request, timeout=timeout))
 
 
-FAKE_SERVER_HELP = """Run the fake OpenAI API on 127.0.0.1 (try the instrumentation without a real key).
+def _fake_server_help() -> str:
+    from .fake_server.control import help_text
+
+    return f"""Run the fake OpenAI API on 127.0.0.1 (try the instrumentation without a real key).
 
 Keys in the --key-env variables get every scope; any other key gets 401 invalid_api_key.
 
 Control API (POST a JSON body to the same host and port; each answers with request counts):
 
-  /__fake__/grant {"key": K, "scopes": ["api.threads.read", ...], "organization": O, "project": P}
-  (scopes default to every scope)
+{help_text()}
 
-  /__fake__/lose_scope {"key": K or "*", "scope": S, "start": EPOCH_SECONDS, "duration": SECONDS,
-  "probability": 0..1} (K loses S on that fraction of its calls in that window: script a platform flap)
-
-  /__fake__/reset {} (forget windows, scripted answers and counts)
-
-  /__fake__/accept_any_key {"enabled": true} (every unknown key gets every scope)
-
-  /__fake__/stats {} (counts only)
-
-Example: curl -s localhost:8787/__fake__/lose_scope -d '{"key": "*", "scope": "api.threads.read",
-"duration": 60, "probability": 0.5}'
+Example: curl -s localhost:8787/__fake__/lose_scope -d '{{"key": "*", "scope": "api.threads.read",
+"duration": 60, "probability": 0.5}}'
 """
+
+
+FAKE_SERVER_HELP = _fake_server_help()
 
 
 @app.command("fake-server", help=FAKE_SERVER_HELP)
@@ -254,8 +250,10 @@ def fake_server(
     for name in key_env:
         if os.environ.get(name):
             fake.grant(os.environ[name])
-    typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST /__fake__/grant, /__fake__/lose_scope, "
-               "/__fake__/reset, /__fake__/stats; see --help)")
+    from .fake_server.control import ACTIONS, PREFIX
+
+    typer.echo(f"fake OpenAI API on {fake.base_url} (control: POST {', '.join(PREFIX + a for a in ACTIONS)}; "
+               "see --help)")
     sys.stdout.flush()
     try:
         while True:

@@ -1,6 +1,6 @@
 """OTLP JSON lines: the format the Collector's ``file`` exporter writes, written and read here.
 
-Writing: spans through :class:`~otel_openai_scopes.tools.otlp_file.OpenAIScopesFileSpanExporter` (also the
+Writing: spans through :class:`~otel_openai_scopes.exporter.OpenAIScopesFileSpanExporter` (also the
 ``openai_scopes_file`` entry point), metrics through :class:`OtlpJsonFileMetricExporter` (the demo's).
 Reading: :class:`SpanReader` (:mod:`.otlp_read`, with per-file accounting) of :class:`SpanRecord` decoded by
 :mod:`.otlp_decode`; :func:`attributes_of` for documents already parsed.
@@ -13,8 +13,8 @@ from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult, MetricsData
 
+from ..exporter import AppendOnlyFile, OpenAIScopesFileSpanExporter
 from .otlp_decode import SpanRecord, process_id, process_label
-from .otlp_file import AppendOnlyFile, OpenAIScopesFileSpanExporter
 from .otlp_read import FileStats, SpanReader, UnreadableFile, file_warnings, read_spans, split_points
 
 # The demo's and tests' name for the span exporter.
@@ -50,7 +50,7 @@ class OtlpJsonFileMetricExporter(MetricExporter):
         from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped,unused-ignore]
         from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 
-        from .otlp_file import dumps_line
+        from ..exporter import dumps_line
 
         self._out.write_line(dumps_line(_hex_ids(MessageToDict(encode_metrics(metrics_data)))))
         return MetricExportResult.SUCCESS

@@ -9,17 +9,24 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from ... import attributes as A
+from ... import verdicts as V
 from ..timegrid import Series
 from . import limits as L
 from .fleet import fleet_verdict
 from .read import endpoint
-from .windows import KeyTuple, Window
+from .windows import Derived, KeyTuple, Window
 
 if TYPE_CHECKING:
     from .fold import Analysis
 
 #: A success series: (key tuple, endpoint, process, series).
 Passed = tuple[KeyTuple, tuple[str, str], str, Series]
+#: How far before a window a parent's success counts (the live diagnosis's default look-back).
+LOOK_BACK_NS = int(V.DEFAULT_WINDOW_SECONDS * 1e9)
+#: The fields that make a copy's credentials other than its parent's.
+CREDENTIALS = frozenset(A.MUTABLE_FIELDS)
+MAX_DERIVED = 3
 
 
 def finish(analysis: Analysis) -> None:
@@ -29,11 +36,50 @@ def finish(analysis: Analysis) -> None:
     for (kt, ep, proc), series in analysis.passed.items():
         by_key.setdefault((kt[0], kt[3]), []).append((kt, ep, proc, series))
     for w in analysis.windows:
-        _weigh(analysis, w, by_key.get((w.fingerprint, w.host), []))
+        passed = by_key.get((w.fingerprint, w.host), [])
+        _weigh(analysis, w, passed)
         w.diagnosis = fleet_verdict(w.errors, w.mutated_errors, w.successes_same_key, w.live,
-                                    other_context_successes=sum(w.other_contexts.values()), mixed=w.mixed)
+                                    other_context_successes=sum(w.other_contexts.values()), mixed=w.mixed,
+                                    grant_lacks=w.grant_lacks)
         _settle(analysis, w)
+        if w.diagnosis in (V.NEVER_GRANTED, V.CONTEXT_MISMATCH):
+            w.derived = _derived(analysis, w, by_key)
     analysis.warnings = [w for w in analysis.warnings if not w.startswith(_CAPPED)] + cap_warnings(analysis)
+
+
+def _endpoints(analysis: Analysis, w: Window) -> set[tuple[str, str]]:
+    """The window's endpoints, and every endpoint that needs one of its scopes."""
+    endpoints = {endpoint(e) for e in w.endpoints}
+    wanted = set(w.scopes)
+    if wanted:
+        endpoints |= {e for e, scopes in analysis.endpoint_scopes.items() if scopes & wanted}
+    return endpoints
+
+
+def _derived(analysis: Analysis, w: Window, by_key: dict[tuple[str, str], list[Passed]]) -> list[Derived]:
+    """The window's failing clients made by copy()/with_options() with other credentials than their parent's,
+    whose parent's credentials (as the parent was built) passed on these endpoints within the live diagnosis's
+    look-back before the window's end: which pattern each fits (a rebound shared client, or a per-tenant copy)."""
+    g = analysis.grid
+    lo, hi = g.bucket(w.start_ns - LOOK_BACK_NS), g.bucket(w.end_ns)
+    endpoints = _endpoints(analysis, w)
+    out = []
+    for cid in w.clients:
+        lane = analysis.clients.get(cid)
+        if lane is None or not lane.parent or not set(lane.copy_changed) & CREDENTIALS:
+            continue
+        parent = analysis.clients.get(lane.parent)
+        if parent is None or parent.key_tuple is None or parent.key_tuple == lane.key_tuple:
+            continue
+        pt = parent.key_tuple
+        n = sum(series.total(lo, hi) for kt, ep, _, series in by_key.get((pt[0], pt[3]), [])
+                if kt == pt and ep in endpoints)
+        if n:
+            out.append(Derived(cid, lane.origin, parent.id, parent.origin, lane.copy_changed, n,
+                               rebound=parent.last_ns < lane.first_ns))
+        if len(out) >= MAX_DERIVED:
+            break
+    return out
 
 
 def _weigh(analysis: Analysis, w: Window, passed: list[Passed]) -> None:
@@ -43,10 +89,7 @@ def _weigh(analysis: Analysis, w: Window, passed: list[Passed]) -> None:
     g = analysis.grid
     lo, hi = g.bucket(w.start_ns), g.bucket(w.end_ns)
     failing = w.processes
-    endpoints = {endpoint(e) for e in w.endpoints}
-    wanted = set(w.scopes)
-    if wanted:
-        endpoints |= {e for e, scopes in analysis.endpoint_scopes.items() if scopes & wanted}
+    endpoints = _endpoints(analysis, w)
     own = w.key_tuple
     succeeding: set[str] = set()
     total = other = 0

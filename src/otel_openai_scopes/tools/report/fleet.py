@@ -17,10 +17,13 @@ if TYPE_CHECKING:
 
 
 def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, live: Mapping[str, int], *,
-                  other_context_successes: int = 0, mixed: bool = False) -> str:
+                  other_context_successes: int = 0, mixed: bool = False, grant_lacks: int = 0) -> str:
     """The window's verdict from the whole fleet's evidence, in the live diagnosis's order.
 
-    Errors all from mutated clients: ``client_mutated`` (the app). A window whose key tuple mixes keys or
+    Errors all from mutated clients: ``client_mutated`` (the app). Errors that came with the token's own grant
+    (``openai.scope.granted``) lacking a missing scope, or a process's live ``token_lacks_scope``:
+    ``token_lacks_scope``, configuration, certain from the first failure and never platform-side, whatever
+    else succeeded. A window whose key tuple mixes keys or
     contexts counted together past a cap (``mixed``): ``unknown``, no success can be said to be its own. A
     success of the same key tuple (fingerprint, organization, project, host) on the same endpoints during the
     window, or a process that saw one shortly before (its live ``scope_flapping``): ``scope_flapping``. Else a
@@ -30,6 +33,8 @@ def fleet_verdict(errors: int, mutated_errors: int, successes_same_key: int, liv
     """
     if errors and mutated_errors >= errors:
         return V.CLIENT_MUTATED
+    if grant_lacks > 0 or live.get(V.TOKEN_LACKS_SCOPE, 0) > 0:
+        return V.TOKEN_LACKS_SCOPE
     if mixed:
         return V.UNKNOWN
     if successes_same_key > 0 or live.get(V.SCOPE_FLAPPING, 0) > 0:
@@ -103,22 +108,61 @@ def _context_mismatch(w: Window) -> str:
                    "platform-side.")
 
 
+def _scopes(scopes: tuple[str, ...], most: int = 8) -> str:
+    return ", ".join(scopes[:most]) + (f" +{len(scopes) - most}" if len(scopes) > most else "") if scopes else \
+        "no scope"
+
+
+def _token_lacks(w: Window) -> str:
+    missing = _scopes(w.scopes)
+    if w.grant_lacks:
+        grant = next((g for (g, lacks), _ in w.grants.most_common() if lacks), ())
+        text = (f"{_cause(V.TOKEN_LACKS_SCOPE)}: the token's own grant lacks {missing}: "
+                f"{w.grant_lacks} of the {plural(w.errors, 'error')} came with a grant without it "
+                f"(openai.scope.granted: {_scopes(grant)}), so the token was issued without the scope.")
+    else:
+        text = (f"{_cause(V.TOKEN_LACKS_SCOPE)}: a process read the token's own grant and found {missing} not in it "
+                f"(its own verdict: {V.TOKEN_LACKS_SCOPE}).")
+    return text + f" Certain from the first failure, never platform-side: re-authorise, requesting {missing}."
+
+
+def _derived(w: Window) -> str:
+    """What the failing copies' parents say: a shared client rebound (the app), or a per-tenant client whose
+    tenant credentials lack the scope."""
+    text = ""
+    for d in w.derived:
+        text += (f" The failing client {d.client} is a copy of client {d.parent} (built at {d.parent_origin or '?'}) "
+                 f"made by copy()/with_options() at {d.origin or '?'} with {', '.join(d.changed)} changed, and "
+                 f"{d.parent}'s credentials passed this scope {plural(d.parent_passed, 'time')} in the "
+                 f"{V.DEFAULT_WINDOW_SECONDS / 60:.0f} minutes up to the window's end.")
+        if d.rebound:
+            text += (f" {d.parent} made no call after the copy was made and the copy took over: "
+                     f"{V.APP}: a shared client was rebound (e.g. `client = client.with_options(api_key=tenant_key)` "
+                     "on a shared client by a task that died): keep the shared client, give the task its own copy.")
+        else:
+            text += (f" {d.parent} kept working alongside the copy, an intentional per-tenant client: the tenant "
+                     f"{'key' if 'api_key' in d.changed else 'credentials'} lacks the scope.")
+    return text
+
+
 def explanation(w: Window) -> str:
     """What the verdict means, citing only the evidence counted for this window."""
     d = w.diagnosis
     mutated = f" {plural(w.mutated_errors, 'error')} came from mutated clients (your app)." if w.mutated_errors else ""
     if d == V.CLIENT_MUTATED:
         return _mutated(w)
+    if d == V.TOKEN_LACKS_SCOPE:
+        return _token_lacks(w) + mutated
     if d == V.SCOPE_FLAPPING:
         flipped = sum(1 for c in w.process_diagnoses.values()
                       if d not in c and (V.UNKNOWN in c or V.NEVER_GRANTED in c))
         return _flapping(w, flipped) + mutated
     if d == V.CONTEXT_MISMATCH:
-        return _context_mismatch(w) + mutated
+        return _context_mismatch(w) + mutated + _derived(w)
     if d == V.NEVER_GRANTED:
         return (f"{_cause(V.NEVER_GRANTED)}: the key never passed the scope check on these endpoints in any of the "
                 f"{plural(w.processes_seen, 'process')} seen during the window: a restricted key without the "
-                "scope, or the key owner's project role lacks the permission." + mutated)
+                "scope, or the key owner's project role lacks the permission." + mutated + _derived(w))
     if w.mixed:
         return (f"{_cause(V.UNKNOWN)}: {plural(w.errors, 'error')} of keys, organizations/projects or hosts the "
                 "report counted together past its caps (see the warnings): no verdict can be given for them.")

@@ -82,7 +82,8 @@ class Analysis:
         def make(c: str) -> ClientLane:
             if c == L.OTHER:
                 return ClientLane.on(self.grid, c, "", "")
-            return ClientLane.on(self.grid, c, clip(span.get(A.CLIENT_ORIGIN), L.MAX_LONG_TEXT), process)
+            return ClientLane.on(self.grid, c, clip(span.get(A.CLIENT_ORIGIN), L.MAX_LONG_TEXT), process,
+                                 clip(span.get(A.CLIENT_PARENT_ID)), field_names(span.get(A.CLIENT_COPY_CHANGED)))
 
         return L.capped(self.clients, cid, L.MAX_CLIENT_LANES, make, L.OTHER)
 
@@ -140,6 +141,11 @@ class Analysis:
         process.total_calls += 1
         cid = clip(get(A.CLIENT_ID))
         client = self.clients.get(cid) or self._client(cid, span, process.id)
+        if start < client.first_ns:  # its first call: the credentials it was built with
+            client.first_ns = start
+            client.key_tuple = self._key_tuple(key.fingerprint, span)
+        if start > client.last_ns:
+            client.last_ns = start
         mutated = get(A.CLIENT_MUTATED)
         if mutated:
             fields = field_names(mutated)

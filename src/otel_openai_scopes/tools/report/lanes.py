@@ -7,7 +7,9 @@ from dataclasses import dataclass, field
 
 from ..timegrid import Grid, Series
 from . import limits as L
-from .windows import WindowKey
+from .windows import KeyTuple, WindowKey
+
+NEVER = 2**63  # a time after any call
 
 
 @dataclass
@@ -80,10 +82,25 @@ class ClientLane(ErrorLane):
     process: str = ""
     mutated: set[str] = field(default_factory=set)
     mutated_first_ns: int = 0
+    #: a copy()/with_options() client: its parent's id and the fields it was given different from the parent's
+    parent: str = ""
+    copy_changed: tuple[str, ...] = ()
+    #: its first and last call, and the credentials it sent first (as built)
+    first_ns: int = NEVER
+    last_ns: int = -1
+    key_tuple: KeyTuple | None = None
 
     @classmethod
-    def on(cls, grid: Grid, cid: str, origin: str, process: str) -> ClientLane:
-        return cls(cid, grid.new_series(), grid.new_series(), origin=origin, process=process)
+    def on(cls, grid: Grid, cid: str, origin: str, process: str, parent: str = "",
+           copy_changed: tuple[str, ...] = ()) -> ClientLane:
+        return cls(cid, grid.new_series(), grid.new_series(), origin=origin, process=process, parent=parent,
+                   copy_changed=copy_changed)
+
+    def absorb_calls(self, other: ClientLane) -> None:
+        """Another part's first and last calls of the same client (the earliest call's credentials win)."""
+        if other.first_ns < self.first_ns:
+            self.first_ns, self.key_tuple = other.first_ns, other.key_tuple
+        self.last_ns = max(self.last_ns, other.last_ns)
 
     def mark_mutated(self, fields: tuple[str, ...], start_ns: int) -> None:
         """The client sent with changed fields at ``start_ns`` (the first time is kept; at most MAX_NAMES)."""

@@ -23,7 +23,7 @@ def exact(a: Analysis) -> bool:
             and L.OTHER not in a.keys and L.OTHER not in a.processes and L.OTHER not in a.clients
             and (L.OTHER, L.OTHER) not in a.endpoint_scopes and len(a.passed) < L.MAX_PASSED
             and (L.OTHER, L.OTHER) not in a.contexts and L.OTHER not in a.hosts
-            and all(len(w.live_contexts) < L.MAX_NAMES for w in a.window_sets.all())
+            and all(len(w.live_contexts) < L.MAX_NAMES and len(w.grants) < L.MAX_NAMES for w in a.window_sets.all())
             and not a.window_sets.capped and not a.window_sets.budget.spent_out and a.window_sets.budget.left >= 0
             and not any(lane.by_window_full for lane in lanes)
             and all(len(c.mutated) < L.MAX_NAMES for c in a.clients.values())
@@ -70,6 +70,7 @@ def merge(a: Analysis, b: Analysis) -> bool:
             a.clients[cid] = oc
             continue
         mc.absorb(oc)
+        mc.absorb_calls(oc)
         if oc.mutated:
             mc.mutated_first_ns = oc.mutated_first_ns if not mc.mutated else min(mc.mutated_first_ns,
                                                                                   oc.mutated_first_ns)

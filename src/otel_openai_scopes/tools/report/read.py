@@ -58,6 +58,11 @@ def scope_names(value: Any) -> tuple[str, ...]:
     return tuple(sorted({s for s in texts(value) if is_scope_name(s)}))[:MAX_SCOPES]
 
 
+def scope_set(value: Any) -> frozenset[str]:
+    """Every scope name in a string-array attribute (a token's grant: membership must see all of it)."""
+    return frozenset(s for s in texts(value) if is_scope_name(s)) if value else frozenset()
+
+
 def field_names(value: Any) -> tuple[str, ...]:
     """Names of changed fields (``openai.client.mutated``): identifier-shaped, at most MAX_NAMES."""
     if not value:

@@ -46,6 +46,14 @@ def _window(w: Window) -> dict[str, Any]:
         "processes_failing": len(w.processes),
         "processes_seen": w.processes_seen,
         "request_ids": [rid for _, rid in w.request_ids],
+        "token_grants": [{"scopes": list(g), "lacks_missing": lacks, "errors": n}
+                         for (g, lacks), n in sorted(w.grants.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "errors_grant_lacks_scope": w.grant_lacks,
+        "derived_clients": [{"client": d.client, "origin": d.origin, "parent": d.parent,
+                             "parent_origin": d.parent_origin, "changed": list(d.changed),
+                             "parent_passed": d.parent_passed,
+                             "pattern": "shared_client_rebound" if d.rebound else "per_tenant_client"}
+                            for d in w.derived],
     }
 
 

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from ... import attributes as A
 from ... import verdicts as V
+from ...scope_errors import MAX_SCOPES
 from ..otlp_decode import SpanRecord
 from ..timegrid import Grid, Series
 from . import limits as L
-from .read import clip, field_names, verdict_name
+from .read import clip, field_names, scope_set, verdict_name
 
 #: The credential tuple: (key fingerprint, organization, project, host), organization and project as sent.
 KeyTuple = tuple[str, str, str, str]
@@ -39,6 +40,22 @@ class WindowClient:
     process: str
     errors: int = 0
     mutated: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Derived:
+    """A failing client made by copy()/with_options() with credentials other than its parent's, whose parent's
+    credentials passed the scope: what the sentence says about it."""
+
+    client: str
+    origin: str  # where the copy was made
+    parent: str
+    parent_origin: str
+    changed: tuple[str, ...]
+    parent_passed: int  # successes of the parent's credentials on these endpoints (look-back included)
+    #: the parent made no call after the copy was made and the copy took over (a shared client rebound); else the
+    #: parent kept working alongside it (an intentional per-tenant client)
+    rebound: bool
 
 
 @dataclass
@@ -78,11 +95,15 @@ class Window:
     request_ids: list[tuple[int, str]] = field(default_factory=list)
     #: (organization, project) in which a process saw the same key pass (its live context_mismatch)
     live_contexts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: errors per (token grant they came with (openai.scope.granted, as shown), whether it lacks a missing scope)
+    grants: Counter[tuple[tuple[str, ...], bool]] = field(default_factory=Counter)
+    grant_lacks: int = 0  # errors whose token grant lacks a missing scope
     # the fleet view, filled by evidence.finish()
     diagnosis: str = V.UNKNOWN
     successes_same_key: int = 0
     #: same key (fingerprint, host) successes on these endpoints with another (organization, project)
     other_contexts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    derived: list[Derived] = field(default_factory=list)
     successes_other_processes: int = 0
     processes_succeeding: int = 0
     processes_seen: int = 0
@@ -145,6 +166,14 @@ class Window:
             client.errors += 1
             client.mutated.update(mutated[:L.MAX_NAMES - len(client.mutated)])
         self.endpoints[endpoint if self._room(self.endpoints, endpoint, L.MAX_ENDPOINTS) else L.OTHER] += 1
+        granted = span.get(A.SCOPE_GRANTED)
+        if granted is not None:  # the token's own claims list its scopes
+            full = scope_set(granted)
+            lacks = any(s not in full for s in self.scopes)
+            self.grant_lacks += lacks
+            shown = (tuple(sorted(full))[:MAX_SCOPES], lacks)  # membership was judged on all of it
+            if shown in self.grants or len(self.grants) < L.MAX_NAMES:
+                self.grants[shown] += 1
         if diagnosis == V.CONTEXT_MISMATCH:
             context = (clip(span.get(A.DIAGNOSIS_LAST_SUCCESS_ORGANIZATION)),
                        clip(span.get(A.DIAGNOSIS_LAST_SUCCESS_PROJECT)))
@@ -189,6 +218,10 @@ class Window:
         for context, n in other.live_contexts.items():
             if context in self.live_contexts or len(self.live_contexts) < L.MAX_NAMES:
                 self.live_contexts[context] += n
+        for grant, n in other.grants.items():
+            if grant in self.grants or len(self.grants) < L.MAX_NAMES:
+                self.grants[grant] += n
+        self.grant_lacks += other.grant_lacks
         self.budget.give(before - self.detail())
 
 
