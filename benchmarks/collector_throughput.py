@@ -16,6 +16,7 @@ loaded alternately in the same run by the same generator, so the ratio compares 
 
     .venv/bin/python benchmarks/collector_throughput.py              # ~2 min: 3 rounds x 3 pipelines x 8 s
     .venv/bin/python benchmarks/collector_throughput.py --ablations   # + base.yaml with single parts removed
+    .venv/bin/python benchmarks/collector_throughput.py --compare main  # + base.yaml as committed at a git ref
 
 Prints a table and writes benchmarks/results/collector_throughput.json (gitignored).
 """
@@ -29,6 +30,7 @@ import multiprocessing
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,6 +93,11 @@ def _no_branch(cfg: dict) -> None:
     del pipes["traces/scope_errors"], pipes["metrics/scope_errors"]
 
 
+def _strings_only(cfg: dict) -> None:
+    """redaction/openai as shipped until 2026-12-02: string values only (lists and maps unchecked)."""
+    del cfg["processors"][REDACTION]["redact_all_types"]
+
+
 def _log(verbosity: str) -> Any:
     def edit(cfg: dict) -> None:
         cfg["exporters"]["debug/anomalies"]["verbosity"] = verbosity
@@ -106,6 +113,7 @@ ABLATIONS = {
     "- scope-error branch": _no_branch,
     "debug/anomalies normal": _log("normal"),
     "- transform/scrub": _drop_processor("traces", "transform/scrub"),
+    "redaction/openai on strings only": _strings_only,
 }
 
 
@@ -303,6 +311,9 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--workers", type=int, default=3, help="load generator processes")
     ap.add_argument("--ablations", action="store_true",
                     help="also measure base.yaml with single parts removed (5 more Collectors, ~2x longer)")
+    ap.add_argument("--compare", metavar="GIT_REF", action="append", default=[],
+                    help="also measure base.yaml as committed at this git ref (before/after in one run, same load); "
+                         "repeatable")
     ap.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "collector_throughput.json"))
     args = ap.parse_args(argv)
 
@@ -327,6 +338,13 @@ def main(argv: list[str]) -> int:
         plain = stack.Collector.start(bins, work / "plain", [plain_cfg], env=env, name="plain")
         started += [base, quiet, plain]
         cols = {"plain": plain, "base.yaml": base, QUIET: quiet}
+        for i, ref in enumerate(args.compare):
+            ref_cfg = work / f"base-ref{i}.yaml"
+            ref_cfg.write_text(subprocess.run(["git", "show", f"{ref}:collector-config/base.yaml"], cwd=ROOT,
+                                              check=True, capture_output=True, text=True).stdout)
+            cols[f"base.yaml @{ref}"] = stack.Collector.start(bins, work / f"ref{i}", [ref_cfg], env=env,
+                                                              extra=BASE_EXTRA, name=f"ref{i}")
+            started.append(cols[f"base.yaml @{ref}"])
         if args.ablations:
             shipped = yaml.safe_load((stack.CONFIG_DIR / "base.yaml").read_text())
             for i, (label, edit) in enumerate(ABLATIONS.items()):
@@ -368,11 +386,16 @@ def main(argv: list[str]) -> int:
               f"{statistics.median(p.spans / p.wall_s for p in ps):>13.0f} {rss[name]:>13.0f}")
     print(f"ratio base.yaml / plain, CPU per span (median of rounds): {ratio:.2f}x (goal <= 2x); "
           f"with ANOMALY_LOG_VERBOSITY=detailed: {ratio_quiet:.2f}x")
+    compared = {ref: med(f"base.yaml @{ref}", "cpu_us_per_span") / med("plain", "cpu_us_per_span")
+                for ref in args.compare}
+    for ref, value in compared.items():
+        print(f"ratio base.yaml @{ref} / plain, same run: {value:.2f}x (working tree: {ratio:.2f}x)")
     print(f"debug/anomalies (detailed) printed {dumped} scope-error spans in full during the run")
     out = {"spans_per_request": SPANS_PER_REQUEST, "scope_error_share": share, "workers": args.workers,
            "seconds": args.seconds, "rounds": args.rounds, "phases": [asdict(p) for p in phases],
            "cpu_us_per_span": {n: med(n, "cpu_us_per_span") for n in names},
-           "ratio": ratio, "ratio_detailed_log": ratio_quiet, "peak_rss_mib": rss, "detailed_spans_logged": dumped,
+           "ratio": ratio, "ratio_detailed_log": ratio_quiet, "ratio_at_ref": compared, "peak_rss_mib": rss,
+           "detailed_spans_logged": dumped,
            "errors": sum(p.errors for p in phases), "otelcol": str(bins.otelcol)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2))

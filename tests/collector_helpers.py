@@ -9,6 +9,7 @@ nothing here retypes a contract name.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -625,6 +626,7 @@ def redact(rcfg: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
     key_res = [re.compile(p) for p in rcfg.get("blocked_key_patterns") or []]
     value_res = [re.compile(p) for p in rcfg.get("blocked_values") or []]
     allow_value_res = [re.compile(p) for p in rcfg.get("allowed_values") or []]
+    all_types = bool(rcfg.get("redact_all_types"))
     out = {}
     for key, value in attrs.items():
         if key in ignored:
@@ -632,20 +634,40 @@ def redact(rcfg: dict[str, Any], attrs: dict[str, Any]) -> dict[str, Any]:
             continue
         if not rcfg.get("allow_all_keys") and key not in allowed:
             continue
-        text = value if isinstance(value, str) else ""
+        text = value if isinstance(value, str) else go_as_string(value) if all_types else ""
         if any(r.search(text) for r in allow_value_res):
             out[key] = value
             continue
         if any(r.search(key) for r in key_res):
             out[key] = "****"
             continue
-        if not isinstance(value, str):
+        if not isinstance(value, str) and not all_types:
             out[key] = value
             continue
+        masked = text
         for r in value_res:
-            text = r.sub("****", text)
-        out[key] = text
+            masked = r.sub("****", masked)
+        out[key] = masked if masked != text else value
     return out
+
+
+def go_as_string(value: Any) -> str:
+    """pcommon.Value.AsString() of a value: JSON for lists and maps (Go sorts map keys), the literal otherwise."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Leak scanning
+# ---------------------------------------------------------------------------------------------------
+
+
+def secret_pieces(secret: str, allowed: str = "") -> set[str]:
+    """Every 8-character piece of the secret, except pieces of what may be shown (the hint)."""
+    return {secret[i:i + 8] for i in range(len(secret) - 7)} - {allowed[i:i + 8] for i in range(len(allowed) - 7)}
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -492,10 +492,11 @@ def active_at(alert: dict[str, Any]) -> float:
 
 def project_scoped_fake() -> Any:
     """The project's fake OpenAI server, plus scopes a key lacks only when its client sends a given
-    ``OpenAI-Project`` (the key holds every scope in one project and not in another)."""
-    from otel_openai_scopes.tools import fake_server as fs
+    ``OpenAI-Project`` (the key holds every scope in one project and not in another). The fake server notes each
+    request (``note_request``) before it decides the missing scopes, in the same handler thread."""
+    from otel_openai_scopes.tools.fake_server import FakeOpenAI
 
-    class ProjectScopedFake(fs.FakeOpenAI):
+    class ProjectScopedFake(FakeOpenAI):
         def __init__(self) -> None:
             super().__init__()
             self.denied: dict[tuple[str, str], set[str]] = {}
@@ -504,20 +505,9 @@ def project_scoped_fake() -> Any:
         def deny(self, key: str, project: str, scopes: Sequence[str]) -> None:
             self.denied[(key, project)] = set(scopes)
 
-        def start(self) -> ProjectScopedFake:
-            fake = self
-
-            class Handler(fs._Handler):
-                server_state = fake
-
-                def _handle(self) -> None:
-                    fake.current.project = self.headers.get("OpenAI-Project") or ""
-                    super()._handle()
-
-            self._server = fs._QuietServer(("127.0.0.1", self._port), Handler)
-            self._server.daemon_threads = True
-            threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True).start()
-            return self
+        def note_request(self, method: str, target: str, body: bytes, headers: dict[str, str]) -> None:
+            self.current.project = headers.get("openai-project", "")
+            super().note_request(method, target, body, headers)
 
         def missing_scopes(self, key: str, grant: Any, endpoint: Any, now: float | None = None) -> list[str]:
             missing = super().missing_scopes(key, grant, endpoint, now)

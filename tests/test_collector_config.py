@@ -274,7 +274,8 @@ SHARED_COMPONENTS = [
     ("processors", "memory_limiter"), ("processors", "transform/scrub"), ("processors", "redaction/openai"),
     ("processors", "redaction/key_names"),
     ("processors", "transform/scope_dimension"), ("processors", "transform/derived_metrics_writer"),
-    ("processors", "delta_to_cumulative"), ("processors", "filter/scope_errors"), ("connectors", "forward/scope_errors"),
+    ("processors", "delta_to_cumulative"), ("processors", "delta_to_cumulative/derived"),
+    ("processors", "filter/scope_errors"), ("connectors", "forward/scope_errors"),
     ("connectors", "signal_to_metrics/scope_errors"), ("exporters", "otlp_grpc/main"),
     ("exporters", "debug/anomalies"), ("receivers", "otlp"), ("extensions", "health_check"),
 ]
@@ -337,14 +338,15 @@ def test_regex_replacements_escape_dollar_and_work():
     cfg = h.load_config("base.yaml")
     statements = [s for cid, s in h.ottl_statements(cfg) if s.startswith("replace_pattern(")]
     assert statements
-    message = "401 from proxy: Authorization: Bearer abcdEFGH1234.tok_en and key sk-proj-" + "A1b2_C3d-" * 8
+    message = ("401 from proxy: Authorization: Bearer abcdEFGH1234.tok_en and key sk-proj-" + "A1b2_C3d-" * 8
+               + " token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyXzEyMyJ9.c2lnbmF0dXJlX2hlcmU")
     for st in statements:
         assert h.placeholder_problems(st) == []
-        regex, replacement = h.ottl_string_literals(h.confmap_unescape(st))
+        regex, replacement = h.ottl_string_literals(h.confmap_unescape(st))[:2]
         py_replacement = re.sub(r"\$\{(\d+)\}", r"\\g<\1>", replacement)
         message = re.sub(regex, py_replacement, message)
-    assert "abcdEFGH1234" not in message and "A1b2_C3d" not in message
-    assert "Bearer ****" in message and "sk-****" in message
+    assert "abcdEFGH1234" not in message and "A1b2_C3d" not in message and "eyJzdWIi" not in message
+    assert "Bearer ****" in message and "sk-****" in message and "token ****" in message
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -387,9 +389,9 @@ def test_span_derived_metric_dimensions(name):
     assert metric["sum"]["monotonic"] is True
     assert cfg["connectors"]["signal_to_metrics/scope_errors"]["error_mode"] == "ignore"
     assert [h.ottl_attribute_names(c) for c in metric["conditions"]] == [{contract.SCOPE_ERROR}]
-    # openai.scope (string) is derived from the first element of openai.scope.missing (string[]).
-    (st,) = [s for cid, s in h.ottl_statements(cfg) if cid == "transform/scope_dimension"]
-    assert st.startswith(f'set(span.attributes["{contract.SCOPE}"], span.attributes["{contract.SCOPE_MISSING}"][0])')
+    # openai.scope (string) is derived from the first element of openai.scope.missing (string[]), then validated.
+    first, *_ = [s for cid, s in h.ottl_statements(cfg) if cid == "transform/scope_dimension"]
+    assert first.startswith(f'set(span.attributes["{contract.SCOPE}"], span.attributes["{contract.SCOPE_MISSING}"][0])')
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -555,7 +557,7 @@ SECRETS = [
     "eyJhbGciOiJSUzI1NiJ9." + _token(60) + "." + _token(80),
 ]
 FINGERPRINT = hashlib.sha256(b"sk-proj-example").hexdigest()[:16]
-HINTS = ["sk-proj-...WXYZ", "sk-svcacct-...a1B2", "sk-...9xYz", "sk-admin-...Q_-1"]
+HINTS = ["sk-proj-...WXYZ", "sk-svcacct-...a1B2", "sk-...9xYz", "sk-admin-...Q_-1", "eyJ...#1a2b"]
 SAFE_VALUES = [FINGERPRINT, *HINTS, "req_" + hashlib.md5(b"r").hexdigest(), "api.threads.read",
                "https://api.openai.com/v1/threads/{thread_id}", "proj_" + _token(24, string.ascii_letters + string.digits)]
 
@@ -731,11 +733,11 @@ def test_redaction_keeps_every_contract_attribute_and_masks_raw_keys(name):
                        and st.startswith("delete_matching_keys")
                        for lit in h.ottl_string_literals(h.confmap_unescape(st))}
     header_patterns = {p for p in delete_patterns if "header" in p}
-    assert len(header_patterns) == 1 and len(delete_patterns) == 2
-    # ... and attributes NAMED after a key (the redaction processor checks values only)
-    (name_re,) = (re.compile(p) for p in delete_patterns - header_patterns)
-    assert all(name_re.search(f"app.by_key.{s}") for s in SECRETS if s.startswith("sk-"))
-    assert not any(name_re.search(a) for a in h.ALLOWED_ATTRIBUTES | h.CONTRACT_ATTRIBUTES)
+    assert len(header_patterns) == 1 and len(delete_patterns) == 3
+    # ... and attributes NAMED after a key or a JWT (the redaction processor checks values only)
+    name_res = [re.compile(p) for p in delete_patterns - header_patterns]
+    assert all(any(r.search(f"app.by_key.{s}") for r in name_res) for s in SECRETS if not s.lower().startswith("bearer "))
+    assert not any(r.search(a) for r in name_res for a in h.ALLOWED_ATTRIBUTES | h.CONTRACT_ATTRIBUTES)
     header_re = re.compile(header_patterns.pop())
     for header in ("http.request.header.authorization", "http.request.header.Authorization",
                    "http.request.header.api-key", "http.request.header.x-api-key", "http.response.header.set-cookie"):
@@ -980,3 +982,192 @@ def test_operator_manifests_embed_valid_configs():
     # The agents' default DNS name is the headless Service the operator creates for the gateway.
     default = agent["spec"]["config"]["exporters"]["load_balancing/traces"]["resolver"]["dns"]["hostname"]
     assert f"{gateway['metadata']['name']}-collector-headless.{gateway['metadata']['namespace']}." in default
+
+
+# ---------------------------------------------------------------------------------------------------
+# Scrub in every context (issue 16): what transform/scrub covers, derived labels, the cap, logs
+# ---------------------------------------------------------------------------------------------------
+
+#: Attribute maps of every OTTL context the transform processor reaches, per signal.
+ATTRIBUTE_MAPS = {
+    "trace_statements": ("resource.attributes", "scope.attributes", "span.attributes", "spanevent.attributes"),
+    "metric_statements": ("resource.attributes", "scope.attributes", "datapoint.attributes",
+                          "exemplar.filtered_attributes"),
+    "log_statements": ("resource.attributes", "scope.attributes", "log.attributes", "log.body"),
+}
+#: Free text outside attributes, which the redaction processor never reads.
+TEXT_FIELDS = {
+    "trace_statements": ("scope.name", "scope.version", "span.name", "span.status.message", "span.trace_state",
+                         "spanevent.name"),
+    "metric_statements": ("scope.name", "scope.version", "metric.name", "metric.description", "metric.unit"),
+    "log_statements": ("scope.name", "scope.version", "log.event_name", "log.severity_text"),
+}
+#: Maps whose values the redaction processor does not check (so transform/scrub does).
+UNREDACTED_MAPS = ("exemplar.filtered_attributes",)
+
+
+def _scrub(cfg: dict) -> dict[str, list[str]]:
+    """transform/scrub's statements per signal, "$$" unescaped."""
+    scrub = cfg["processors"]["transform/scrub"]
+    return {sig: [h.confmap_unescape(s) for g in scrub[sig] for s in g["statements"]] for sig in ATTRIBUTE_MAPS}
+
+
+def _first_arg_regexes(statements: list[str], function: str, target: str) -> set[str]:
+    prefix = f"{function}({target}, "
+    out = set()
+    for st in statements:
+        if st.startswith(prefix):
+            literals = h.ottl_string_literals(st)
+            out.add(literals[1] if function == "replace_all_patterns" else literals[0])
+    return out
+
+
+def _value_shapes() -> set[str]:
+    """redaction/openai's value patterns: the key shapes every text field must be scrubbed for."""
+    return set(_blocked_values())
+
+
+def _as_value_pattern(regex: str) -> str:
+    """A replace_pattern regex without its leading capture group (kept for the replacement) = the redaction pattern."""
+    return re.sub(r"^\((\w+\\s\+)\)", r"\1", regex)
+
+
+@pytest.mark.parametrize("name", h.STANDALONE)
+def test_scrub_reaches_every_context(name):
+    """Every attribute map loses header attributes and names shaped like a key, every map that can carry the
+    fingerprint's name gets the fingerprint shape check, and every text field outside attributes is scrubbed
+    for each key shape redaction/openai masks in values."""
+    per_signal = _scrub(h.load_config(name))
+    header = next(p for st in per_signal["trace_statements"] for p in h.ottl_string_literals(st) if "header" in p)
+    name_shapes = {header} | {p for p in _value_shapes() if "earer" not in p.lower()}
+    for sig, maps in ATTRIBUTE_MAPS.items():
+        statements = per_signal[sig]
+        for m in maps:
+            assert _first_arg_regexes(statements, "delete_matching_keys", m) == name_shapes, (sig, m)
+            if m.endswith("attributes") and not m.startswith("exemplar"):
+                fp = f'{m}["{contract.KEY_FINGERPRINT}"]'
+                assert any(st.startswith(f'set({fp}, "****") where {fp} != nil and not IsMatch({fp}, ')
+                           for st in statements), (sig, m)
+        for field in TEXT_FIELDS[sig]:
+            got = {_as_value_pattern(r) for r in _first_arg_regexes(statements, "replace_pattern", field)}
+            assert got == _value_shapes(), (sig, field)
+    for m in UNREDACTED_MAPS:
+        got = {_as_value_pattern(r) for r in _first_arg_regexes(per_signal["metric_statements"],
+                                                                "replace_all_patterns", m)}
+        assert got == _value_shapes(), m
+
+
+def test_fingerprint_shape_check_accepts_only_fingerprints():
+    (st,) = [s for s in _scrub(h.load_config("base.yaml"))["trace_statements"]
+             if s.startswith(f'set(span.attributes["{contract.KEY_FINGERPRINT}"]')]
+    shape = re.compile(h.ottl_string_literals(st)[-1].replace("$", r"\Z"))
+    for ok in (FINGERPRINT, contract.FINGERPRINT_OVERFLOW, "none"):
+        assert shape.search(ok), ok
+    # IsMatch reads a list or map as its JSON text, a number as its digits: none is a fingerprint
+    for bad in SECRETS + HINTS + [FINGERPRINT.upper(), FINGERPRINT + "0", FINGERPRINT + "\n", "", "****",
+                                  h.go_as_string([FINGERPRINT]), h.go_as_string({"a": FINGERPRINT}), "1234"]:
+        assert not shape.search(bad), bad
+
+
+def test_redaction_checks_values_of_every_type():
+    """redact_all_types: a key in a string list, a map or a nested mix is masked (the value becomes its masked
+    string form); values without a key keep their type."""
+    for name in h.STANDALONE:
+        (values,) = [r for r in _redaction_chain(h.load_config(name)) if r.get("blocked_values")]
+        assert values["redact_all_types"] is True, name
+        key = SECRETS[0]
+        span = {contract.SCOPE_MISSING: [key, "api.threads.read"], "process.command_args": ["node", f"--key={key}"],
+                "app.map": {"outer": [{"inner": SECRETS[6]}]}, "app.ok": ["a", "b"], contract.SCOPE_ERROR: True,
+                contract.HTTP_STATUS: 401}
+        out = h.redact(values, span)
+        assert out[contract.SCOPE_MISSING] == '["****","api.threads.read"]'
+        assert out["process.command_args"] == '["node","--key=****"]'
+        assert out["app.map"] == '{"outer":[{"inner":"****"}]}'
+        assert {k: out[k] for k in ("app.ok", contract.SCOPE_ERROR, contract.HTTP_STATUS)} == \
+            {"app.ok": ["a", "b"], contract.SCOPE_ERROR: True, contract.HTTP_STATUS: 401}
+        # the model is not vacuous: strings only (the shape shipped before) lets every one of them through
+        before = {k: v for k, v in values.items() if k != "redact_all_types"}
+        assert h.redact(before, span) == span
+
+
+def _dimension_checks(cfg: dict) -> dict[str, str]:
+    """Label -> the regex its value must match (from transform/scope_dimension's delete_key statements)."""
+    out = {}
+    for cid, st in h.ottl_statements(cfg):
+        if cid == "transform/scope_dimension" and st.startswith("delete_key("):
+            label, *_, regex = h.ottl_string_literals(h.confmap_unescape(st))
+            out[label] = regex
+    return out
+
+
+@pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml"])
+def test_derived_scope_label_uses_the_sdks_scope_grammar(name):
+    from otel_openai_scopes.scope_errors import MAX_SCOPE_CHARS, is_scope_name
+
+    cfg = h.load_config(name)
+    checks = _dimension_checks(cfg)
+    assert set(checks) == {contract.SCOPE, contract.DIAGNOSIS}
+    (scope_st,) = [s for cid, s in h.ottl_statements(cfg) if cid == "transform/scope_dimension"
+                   and s.startswith(f'delete_key(span.attributes, "{contract.SCOPE}")')]
+    assert f'Len(span.attributes["{contract.SCOPE}"]) > {MAX_SCOPE_CHARS}' in scope_st
+    grammar = re.compile(checks[contract.SCOPE].replace("$", r"\Z"))
+
+    def collector_accepts(token: str) -> bool:
+        return len(token) <= MAX_SCOPE_CHARS and bool(grammar.search(token))
+
+    tokens = ["api.threads.read", "model.request", "vector_store.write", "a.b.c.d.e.f", "a.b.c.d.e.f.g", "api",
+              "API.threads.read", "api.threads.read.", ".api.x", "api..x", "api.1x", "a" * 30 + "." + "b" * 33,
+              "a" * 30 + "." + "b" * 34, "api.threads.read\n", SECRETS[0], "api.x y", "api.threads-read", ""]
+    assert [t for t in tokens if collector_accepts(t) != is_scope_name(t)] == []
+
+
+@settings(max_examples=500, deadline=None)
+@given(hs.text(alphabet="abz09_.A-", max_size=80))
+def test_derived_scope_label_grammar_agrees_with_the_sdk_on_random_tokens(token):
+    from otel_openai_scopes.scope_errors import MAX_SCOPE_CHARS, is_scope_name
+
+    grammar = re.compile(_dimension_checks(h.load_config("base.yaml"))[contract.SCOPE].replace("$", r"\Z"))
+    assert (len(token) <= MAX_SCOPE_CHARS and bool(grammar.search(token))) == is_scope_name(token)
+
+
+def test_derived_diagnosis_label_admits_every_verdict_and_nothing_else():
+    from otel_openai_scopes import verdicts
+
+    grammar = re.compile(_dimension_checks(h.load_config("base.yaml"))[contract.DIAGNOSIS].replace("$", r"\Z"))
+    for verdict in {*verdicts.ALL, *verdicts.MEANINGS}:
+        assert grammar.search(verdict), verdict
+    for bad in ("Unknown", "platform side", "x" * 33, SECRETS[0], "****", "unknown\n", ""):
+        assert not grammar.search(bad), bad
+
+
+@pytest.mark.parametrize("names", PROCESSING, ids=PROCESSING_IDS)
+def test_derived_label_sets_are_capped(names):
+    """The pipeline fed by signal_to_metrics ends in delta_to_cumulative/derived (max_streams, default 2000, the
+    OpenTelemetry SDKs' default cardinality limit); the SDK metrics pipeline is not capped by it."""
+    cfg = runnable(names)
+    pipelines = cfg["service"]["pipelines"]
+    (derived,) = [p for p in pipelines.values()
+                  if any(h.component_type(r) == "signal_to_metrics" for r in p["receivers"])]
+    assert derived["processors"][-1] == "delta_to_cumulative/derived"
+    assert cfg["processors"]["delta_to_cumulative/derived"]["max_streams"] == "${env:DERIVED_MAX_SERIES:-2000}"
+    assert all("delta_to_cumulative/derived" not in p["processors"] for p in pipelines.values() if p is not derived)
+
+
+@pytest.mark.parametrize("name", h.STANDALONE)
+def test_logs_are_scrubbed_like_traces(name):
+    pipelines = h.load_config(name)["service"]["pipelines"]
+    assert pipelines["logs"]["receivers"] == ["otlp"]
+    assert pipelines["logs"]["processors"] == pipelines["traces"]["processors"]
+
+
+def test_every_value_pattern_starts_with_a_literal():
+    """Go's regexp searches a literal prefix with a fast substring search; a pattern without one ((?i), a class,
+    an alternation) runs its matcher at every position of every value: the case-insensitive bearer pattern alone
+    cost 10 us of CPU per span (benchmarks/README.md). Bearer is therefore matched in its three usual casings."""
+    for pattern in _value_shapes():
+        assert re.match(r"[A-Za-z-]{3,}", pattern), pattern
+    bearers = {p.split("\\s+")[0] for p in _value_shapes() if "earer" in p.lower()}
+    assert bearers == {"Bearer", "bearer", "BEARER"}
+    patterns = [re.compile(p) for p in _value_shapes()]
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        assert any(p.search(f"Authorization: {scheme} abcdEFGH1234") for p in patterns), scheme

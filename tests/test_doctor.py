@@ -18,6 +18,7 @@ from conftest import make_key
 from hypothesis import given
 from hypothesis import strategies as st
 from test_leaks import leaked_pieces
+from token_helpers import claim_values, identity, make_jwt, segment_pieces
 from typer.testing import CliRunner
 
 from otel_openai_scopes import attributes as A
@@ -27,7 +28,7 @@ from otel_openai_scopes.scope_map import build_matcher
 from otel_openai_scopes.tools import doctor as D
 from otel_openai_scopes.tools import exit_codes as X
 from otel_openai_scopes.tools.cli import app
-from otel_openai_scopes.tools.fake_server import FakeOpenAI
+from otel_openai_scopes.tools.fake_server import FakeOpenAI, Identity
 from otel_openai_scopes.tools.otlp_json import read_spans
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -200,7 +201,9 @@ def run_doctor_cli(*args: str, key: str | None = KEY, base_url: str | None = Non
 
 
 def row(output: str, family: str) -> str:
-    lines = [ln for ln in output.splitlines() if ln.startswith(f"│ {family} ")]
+    """The family's row of the probe matrix."""
+    matrix = output.split("Scope probe: family x attempt", 1)[-1]
+    lines = [ln for ln in matrix.splitlines() if ln.startswith(f"│ {family} ")]
     assert len(lines) == 1, (family, output)
     return lines[0]
 
@@ -475,6 +478,91 @@ def test_a_hostile_server_cannot_write_control_sequences_to_the_terminal():
     text = result.stdout + result.stderr
     assert result.returncode == X.FOUND, text  # batches: missing; the rest of the verdicts still stand
     assert not UNSAFE.findall(text), sorted(set(UNSAFE.findall(text)))
-    assert "\\x1b]0;pwned\\x07" in text and "\\u202e" in text  # shown, visibly
+    # shown, inert: as a visible escape, or (error text the runtime's masking already made one line) as U+FFFD
+    assert ("\\x1b]0;pwned\\x07" in text or "\ufffd]0;pwned\ufffd" in text) and "\\u202e" in text
     assert "MISSING batches" in text and "INCONCLUSIVE models" in text
     assert "org-\\x1b[31mred" in text
+
+
+# ---- a token, read locally (issue 15) ----------------------------------------------------------------------
+GRANT = ["api.model.read", "model.read", "api.assistants.read", "api.files.read", "api.batch.read"]
+
+
+def assert_nothing_of_the_token(token: str, claims: dict, *texts: str) -> None:
+    """No claim value (the scope claims aside) and no 12-character piece of any segment of the token."""
+    for text in texts:
+        for value in claim_values(claims):
+            assert value not in text, value
+        assert not [p for p in segment_pieces(token) if p in text]
+
+
+def local_rows(stdout: str) -> dict[str, str]:
+    """The token section's table: family -> its row."""
+    section = stdout.split("The token's own grant", 1)[1].split("API ", 1)[0]
+    return {line.split("│")[1].strip(): line for line in section.splitlines() if line.startswith("│ ")}
+
+
+def test_doctor_reads_a_token_locally_before_and_without_any_request():
+    claims = identity(scp=GRANT)
+    token = make_jwt(claims)
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()  # nothing listens there: no request can succeed
+    result = run_doctor_cli("--stdin", "--timeout", "2", key=None, input=token + "\n",
+                            base_url=f"http://127.0.0.1:{port}/v1")
+    assert result.returncode == X.UNREACHABLE, result.stdout + result.stderr
+    out = result.stdout
+    assert out.index("Token, read locally") < out.index("API http://") < out.index("UNREACHABLE")
+    cred = describe(token)
+    assert f"token {cred.hint} (user_token, fingerprint {cred.fingerprint})" in out
+    assert "from     identity claims: issuer, subject, client id (the same across refreshes)" in out
+    assert "granted  " + " ".join(GRANT) in out
+    rows = local_rows(out)
+    assert set(rows) == {p.family for p in PROBED}
+    for family in ("models", "assistants", "files", "batches"):
+        assert "granted by its claims" in rows[family], rows[family]
+    assert "LACKS api.threads.read (token_lacks_scope: re-authorise" in rows["threads"]
+    assert "LACKS vector_store.read" in rows["vector_stores"]
+    assert_nothing_of_the_token(token, claims, result.stdout, result.stderr)
+
+
+def test_a_token_without_a_scope_is_told_to_reauthorise_and_one_with_it_is_not(tmp_path):
+    claims = identity(scp=[*GRANT, "vector_store.read", "api.responses.read", "api.fine_tuning.jobs.read"])
+    token = make_jwt(claims)
+    out = tmp_path / "doctor.jsonl"
+    with FakeOpenAI() as fake:  # the fake holds a token to what its claims list
+        fake.deny(Identity(claims["sub"], claims["iss"], claims["azp"]), "proj_strict", ["api.files.read"])
+        result = run_doctor_cli("--out", str(out), "--project", "proj_strict", key=token, base_url=fake.base_url)
+        assert fake.count(status=401, template=THREADS_TEMPLATE) == 1
+    assert result.returncode == X.FOUND, result.stdout + result.stderr
+    text = result.stdout
+    assert ("MISSING threads: api.threads.read on every attempt with a verdict (1): the token's own claims do not "
+            "grant api.threads.read (token_lacks_scope): re-authorise, requesting it") in text
+    errors = {s.attributes[A.TEMPLATE]: s.attributes for s in read_spans([out]) if s.attributes.get(A.SCOPE_ERROR)}
+    assert set(errors) == {"/v1" + THREADS_TEMPLATE, "/v1/files"}
+    assert errors["/v1/files"][A.KEY_FINGERPRINT] == describe(token).fingerprint
+    assert ("MISSING files: api.files.read on every attempt with a verdict (1): the token's own claims grant it, so "
+            "re-authorising will not help") in text
+    assert_nothing_of_the_token(token, claims, result.stdout, result.stderr, out.read_text())
+
+
+def test_a_token_listing_no_scopes_leaves_it_to_the_server():
+    claims = identity()
+    token = make_jwt(claims)
+    with FakeOpenAI() as fake:
+        fake.grant_identity(Identity(claims["sub"], claims["iss"], claims["azp"]))
+        result = run_doctor_cli(key=token, base_url=fake.base_url)
+    assert result.returncode == X.OK, result.stdout + result.stderr
+    assert "Its claims list no scopes the instrumentation can use: only the server can tell" in result.stdout
+    assert "The token's own grant" not in result.stdout
+    assert_nothing_of_the_token(token, claims, result.stdout, result.stderr)
+
+
+def test_a_key_has_no_token_section():
+    with FakeOpenAI() as fake:
+        fake.grant(KEY)
+        result = run_doctor_cli(base_url=fake.base_url)
+    assert result.returncode == 0 and "Token, read locally" not in result.stdout

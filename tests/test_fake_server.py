@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import json
 import time
+import urllib.error
 import urllib.request
 import warnings
 
@@ -17,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_openai_scopes.scope_map import packaged_rows
-from otel_openai_scopes.tools.fake_server import control
+from otel_openai_scopes.tools.fake_server import Identity, control
 from otel_openai_scopes.tools.fake_server.pages import page
 
 LENGTH, LIMIT = 7, 3
@@ -226,3 +227,20 @@ def test_every_control_action_is_in_the_help_and_works(fake):
         openai.OpenAI(api_key=other, base_url=fake.base_url, max_retries=0).models.list()
     finally:
         fake.accept_any_key = False
+    _control(fake, "deny", {"key": key, "project": "proj_bad", "scopes": ["api.model.read"]})
+    openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0, project="proj_ok").models.list()
+    with pytest.raises(openai.AuthenticationError, match=r"Missing scopes: api\.model\.read"):
+        openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0, project="proj_bad").models.list()
+    # a JWT identity by the control API: granted, then losing a scope across its tokens
+    who = {"subject": "svc-control", "client_id": "app_control"}
+    _control(fake, "grant", {"identity": who, "scopes": ["api.model.read", "model.read"]})
+    identity = Identity(who["subject"], client_id=who["client_id"])
+    openai.OpenAI(api_key=fake.mint(identity), base_url=fake.base_url, max_retries=0).models.list()
+    _control(fake, "lose_scope", {"identity": who, "scope": "model.read", "duration": 60})
+    with pytest.raises(openai.AuthenticationError, match=r"Missing scopes: model\.read"):
+        openai.OpenAI(api_key=fake.mint(identity), base_url=fake.base_url, max_retries=0).models.list()
+    bad = urllib.request.Request(fake.base_url.replace("/v1", "") + control.PREFIX + "grant",
+                                 data=json.dumps({"identity": "svc"}).encode(), method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(bad, timeout=10)
+    assert info.value.code == 400

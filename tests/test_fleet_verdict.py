@@ -81,8 +81,8 @@ def test_platform_side_for_a_key_that_works_elsewhere_not_for_one_restricted_eve
 
             # The verdict rests on app-3 alone too: the shipped expression with its error side narrowed
             # to app-3 still names the shared key (app-3 itself never succeeded there).
-            narrowed = fh.shipped_expr(ALERT).replace('openai_scope_error_diagnosis!~"client_mutated|token_lacks_scope|context_mismatch"}',
-                                                      'openai_scope_error_diagnosis!~"client_mutated|token_lacks_scope|context_mismatch",instance="app-3"}')
+            excluded = 'openai_scope_error_diagnosis!~"client_mutated|token_lacks_scope|context_mismatch"'
+            narrowed = fh.shipped_expr(ALERT).replace(excluded + "}", excluded + ',instance="app-3"}')
             assert narrowed.count('instance="app-3"') == 3
             assert {r["metric"]["openai_key_fingerprint"] for r in prom.query(narrowed)} == {fp_shared}
             assert prom.query(ok.replace('error_type=""', 'error_type="",instance="app-3"')) == []

@@ -9,15 +9,14 @@ import json
 
 import openai
 import pytest
+from conftest import make_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_leaks import leaked_pieces
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.redact import MAX_MESSAGE_CHARS, mask_credentials, mask_request_id, mask_value, safe_message
 from otel_openai_scopes.safety import report_internal_error, reset_reported
-
-from conftest import make_key
-from test_leaks import leaked_pieces
 
 CONTROL_KEY = make_key()
 HYPO = settings(max_examples=60, deadline=None,
@@ -276,6 +275,10 @@ def _hostile_calls(fake, key) -> int:
         call(lambda: c.beta.threads.runs.list("thread_1"))
     fake.script("GET", "/models", 401, b"{}", headers=HOSTILE_HEADERS)  # response headers
     call(c.models.list)
+    # The same headers on a retried attempt (the attempt events carry each attempt's request id).
+    fake.script("GET", "/models", 429, b"{}", headers={**HOSTILE_HEADERS, "retry-after-ms": "1"})
+    call(c.with_options(max_retries=1).models.list)
+    call(lambda: c.get("/models/\ud800\x00x", cast_to=object))  # a URL path (the SDK cannot send it)
     # SDK objects: organization and project options that are not valid text (an environment value that is not
     # UTF-8 decodes to lone surrogates); the SDK cannot send them, the span still describes the call.
     call(openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0, organization="org-\udcff",
@@ -351,6 +354,9 @@ def _check_otlp(spans, key, calls) -> None:
     assert len(missing) == 1 + sum(b"Missing scopes" in b for b in HOSTILE_BODIES.values())
     everything = "\n".join(str(s) for s in spans)
     assert leaked_pieces(key, everything) == []
+    attempts = [{kv.key: kv.value.string_value for kv in e.attributes} for s in spans for e in s.events
+                if e.name == A.EVENT_ATTEMPT]
+    assert [a.get(A.REQUEST_ID) for a in attempts][:1] == ["req_\xff\xfe"]  # the retried call's first attempt
     for s in spans:  # no control character reached a status message or a header value
         values = [kv.value.string_value for kv in s.attributes] + [s.status.message]
         assert not any(ch in v for v in values for ch in "\x00\x1b\x07\x85\x9b"), s

@@ -478,11 +478,6 @@ def test_span_derived_counter_has_the_collector_as_its_writer(real_stack, scenar
 # ---------------------------------------------------------------------------------------------------
 
 
-def _pieces(secret: str, allowed: str = "") -> set[str]:
-    """Every 8-character piece of the secret, except pieces of what may be shown (the hint)."""
-    return {secret[i:i + 8] for i in range(len(secret) - 7)} - {allowed[i:i + 8] for i in range(len(allowed) - 7)}
-
-
 def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     col, jaeger, prom = real_stack.collector, real_stack.jaeger, real_stack.prometheus
     service = "stack-hostile-app"
@@ -539,7 +534,7 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     instrumented = next(s for s in exported if s.attributes.get(A.SCOPE_ERROR))
     key_hint = instrumented.attributes[A.KEY_HINT]
     assert key_hint == hint(key)
-    leaked = sorted(p for p in _pieces(key, key_hint) | _pieces(bearer) if p in everything)
+    leaked = sorted(p for p in h.secret_pieces(key, key_hint) | h.secret_pieces(bearer) if p in everything)
     assert leaked == []
 
     spans = {s.operation: s for s in jaeger.find_spans(service)}

@@ -27,6 +27,7 @@ OPTIONAL = {
     "GATEWAY_HEADLESS_HOSTNAME": "gw-headless.obs.svc.cluster.local",
     "GATEWAY_OTLP_ENDPOINT": "gw.obs.svc.cluster.local:4317", "GATEWAY_TLS_INSECURE": "false",
     "TRACE_SAMPLING_PERCENTAGE": "25", "ANOMALY_QUEUE_DIR": "/tmp/otel-openai-scopes-validate-queue",
+    "DERIVED_MAX_SERIES": "500",
 }
 
 

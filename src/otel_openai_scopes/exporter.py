@@ -11,10 +11,11 @@ may share one path: each line goes out in one ``write`` on a descriptor opened w
 an exclusive ``flock``, so lines of different processes never interleave. The descriptor is opened per export,
 so forked children, threads and separate processes each hold their own lock.
 
-One span never costs another: text is written as valid UTF-8 (lone surrogates replaced by U+FFFD), doubles JSON
-cannot hold as OTLP/JSON's ``"NaN"``/``"Infinity"`` strings, an attribute that cannot be encoded (an integer
-beyond 64 bits) is left out and counted in the span's ``droppedAttributesCount`` (as the OTLP protobuf encoder
-drops it), and a span that still cannot be encoded is dropped alone: counted in ``dropped_spans``, logged once.
+One span never costs another: text is written as valid UTF-8 (lone surrogates replaced by U+FFFD), an attribute
+value that cannot be written (an integer beyond 64 bits, as the OTLP protobuf encoder drops it; a NaN or infinite
+double, which ``report`` would take for an unreadable line and so lose the whole batch) is left out and counted
+in the span's ``droppedAttributesCount``, and a span that still cannot be encoded is dropped alone: counted in
+``dropped_spans``, logged once.
 
 The file is created 0600 (an existing file keeps its mode) and opened with ``O_NOFOLLOW``: a symbolic link at the
 path, or anything but a regular file with one link, is refused with one warning and nothing is written.
@@ -70,9 +71,9 @@ def any_value(value: Any) -> dict[str, Any]:
             raise ValueError("integer outside the int64 range")
         return {"intValue": str(value)}
     if isinstance(value, float):
-        if math.isfinite(value):
-            return {"doubleValue": value}
-        return {"doubleValue": "NaN" if math.isnan(value) else "Infinity" if value > 0 else "-Infinity"}
+        if not math.isfinite(value):  # OTLP/JSON writes "NaN"; `report` reads a line holding one as unreadable
+            raise ValueError("a double that is not finite")
+        return {"doubleValue": value}
     if isinstance(value, str):
         return {"stringValue": valid_text(value)}
     if isinstance(value, (bytes, bytearray)):

@@ -168,20 +168,10 @@ def fingerprint(
 
 def _token_lines(key: str, cred: Credential) -> list[str]:
     """What the fingerprint of a JWT was computed from and what it grants: claim names, never claim values."""
-    from ..tokens import looks_like_jwt, read_claims
+    from .doctor.credential import read_token, token_lines
 
-    if not looks_like_jwt(key):
-        return []
-    claims = read_claims(key)
-    if claims is None or claims.identity is None:
-        return ["from        the whole token (its claims are unreadable or name no subject or client)"]
-    named = [name for name, value in (("issuer", claims.issuer), ("subject", claims.subject),
-                                      ("client id", claims.client_id)) if value]
-    lines = [f"from        identity claims: {', '.join(named)} (the same across refreshes)"]
-    if claims.scopes_listed:
-        scopes = " ".join(cred.granted) or "(no scope in scope grammar)"
-        lines.append(f"granted     {scopes}{'' if cred.grant_complete else ' (incomplete: more not shown)'}")
-    return lines
+    reading = read_token(key, cred)
+    return [] if reading is None else [f"{label:<11} {text}" for label, text in token_lines(reading)]
 
 
 @app.command()

@@ -34,16 +34,20 @@ PROJECT = "proj_demo0000000000000000001"
 
 @dataclass
 class Phases:
+    """Each phase lasts its seconds and, on a machine too busy for that, until ``min_calls`` calls were made in it
+    (the evidence each phase must leave does not depend on the machine's speed)."""
+
     healthy: float = 1.5
     platform: float = 2.5
     recovered: float = 1.0
     corrupted: float = 2.0
     loss_probability: float = 0.5
     pause: float = 0.04
+    min_calls: int = 24
 
     def scaled(self, factor: float) -> Phases:
         return Phases(self.healthy * factor, self.platform * factor, self.recovered * factor,
-                      self.corrupted * factor, self.loss_probability, self.pause)
+                      self.corrupted * factor, self.loss_probability, self.pause, self.min_calls)
 
 
 async def _step(client: Any, thread_id: str, step: int) -> None:
@@ -66,12 +70,12 @@ async def _warm_up(client: Any) -> None:
         await _step(client, "thread_demowarmup", step)
 
 
-async def _worker(client: Any, name: str, stop_at: float, pause: float, counts: dict[Any, int]) -> None:
+async def _worker(client: Any, name: str, stop: asyncio.Event, pause: float, counts: dict[Any, int]) -> None:
     import openai
 
     thread_id = "thread_demo" + name
     i = 0
-    while time.time() < stop_at:
+    while not stop.is_set():
         i += 1
         try:
             await _step(client, thread_id, i % 4)
@@ -87,35 +91,45 @@ async def _tenant_task(shared: Any) -> None:
     raise RuntimeError("tenant lookup failed")  # the `finally: restore` was forgotten
 
 
-async def _replay(base_url: str, fake: Any, phases: Phases, log: Callable[[str], None]) -> dict[Any, int]:
+async def _phase(seconds: float, min_calls: int, counts: dict[Any, int]) -> float:
+    """Wait out one phase: ``seconds``, and at least ``min_calls`` calls; returns how long it took."""
+    started, before = time.monotonic(), sum(counts.values())
+    await asyncio.sleep(seconds)
+    while sum(counts.values()) - before < min_calls:
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def _replay(base_url: str, fake: Any, phases: Phases, log: Callable[[str], None]) -> tuple[dict[Any, int], float]:
+    """Run the four phases; returns the calls' outcomes and how long the platform phase took."""
     import openai
 
     counts: dict[Any, int] = {}
     shared = openai.AsyncOpenAI(api_key=MAIN_KEY, organization=ORG, project=PROJECT, base_url=base_url, max_retries=0)
     other = openai.AsyncOpenAI(api_key=MAIN_KEY, organization=ORG, project=PROJECT, base_url=base_url, max_retries=0)
     await _warm_up(other)
-    t0 = time.time()
-    total = phases.healthy + phases.platform + phases.recovered + phases.corrupted
-    stop_at = t0 + total
-    fake.lose_scope(MAIN_KEY, THREADS_READ, start=t0 + phases.healthy, duration=phases.platform,
-                    probability=phases.loss_probability)
-    workers = [asyncio.create_task(_worker(shared, f"shared{i}", stop_at, phases.pause, counts)) for i in range(3)]
-    workers.append(asyncio.create_task(_worker(other, "other", stop_at, phases.pause, counts)))
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(_worker(shared, f"shared{i}", stop, phases.pause, counts)) for i in range(3)]
+    workers.append(asyncio.create_task(_worker(other, "other", stop, phases.pause, counts)))
     log(f"phase 1: healthy traffic ({phases.healthy:.1f}s)")
-    await asyncio.sleep(phases.healthy)
+    await _phase(phases.healthy, phases.min_calls, counts)
     log(f"phase 2: platform window, the key loses {THREADS_READ} on ~{phases.loss_probability:.0%} of calls "
         f"for every client ({phases.platform:.1f}s)")
-    await asyncio.sleep(phases.platform)
+    window = fake.lose_scope(MAIN_KEY, THREADS_READ, probability=phases.loss_probability)
+    platform = await _phase(phases.platform, phases.min_calls, counts)
+    fake.end_window(window)
     log(f"phase 3: recovered ({phases.recovered:.1f}s)")
-    await asyncio.sleep(phases.recovered)
+    await _phase(phases.recovered, phases.min_calls, counts)
     log("phase 4: a task swaps the shared client's key for a restricted tenant key and dies "
         f"with an uncaught exception ({phases.corrupted:.1f}s)")
     bug = asyncio.create_task(_tenant_task(shared))
     await asyncio.gather(bug, return_exceptions=True)  # the app never looks at this result
+    await _phase(phases.corrupted, phases.min_calls, counts)
+    stop.set()
     await asyncio.gather(*workers)
     await shared.close()
     await other.close()
-    return counts
+    return counts, platform
 
 
 def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path | None = "demo-output/report.html",
@@ -126,6 +140,7 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
     from .report import analyze_files, render_terminal, write_html
     from .telemetry_setup import setup_telemetry
     from .terminal import widen_when_piped
+    from .urls import display_url
 
     console = widen_when_piped()
     out = Path(out)
@@ -142,21 +157,21 @@ def run_demo(out: str | Path = "demo-output/telemetry.jsonl", html: str | Path |
             console.print(f"[bold]otel-openai-scopes demo[/]: replaying the April 2026 incident (Assistants API, "
                           f"shut down since) against a fake OpenAI at "
                           f"{fake.base_url}")
-            counts = asyncio.run(_replay(fake.base_url, fake, Phases().scaled(time_scale),
-                                         lambda m: console.print("  " + m)))
+            counts, platform = asyncio.run(_replay(fake.base_url, fake, Phases().scaled(time_scale),
+                                                   lambda m: console.print("  " + m)))
     finally:
         instrumentor.uninstrument()
         telemetry.shutdown()
     console.print(f"  calls: {counts.get('ok', 0)} ok, {counts.get(401, 0)} x 401")
     where = f"telemetry written to {out}"
     if telemetry.otlp_endpoint:
-        where += f" and exported over OTLP to {telemetry.otlp_endpoint}"
+        where += f" and exported over OTLP to {display_url(telemetry.otlp_endpoint)}"
     # Paths are printed as they are: not parsed as markup ("[x]" in a directory name), not hard-wrapped when piped.
     plain = {"markup": False, "highlight": False, "soft_wrap": not console.is_terminal}
     console.print(where, **plain)
-    # Each key fails in one phase only, so a gap as wide as the platform phase keeps each incident one window
-    # even when a busy machine spaces the errors out.
-    analysis = analyze_files([out], gap_seconds=Phases().platform * time_scale + 0.5)
+    # Each key fails in one phase only, so a gap as wide as the platform phase (as long as it took) keeps each
+    # incident one window even when a busy machine spaces the errors out.
+    analysis = analyze_files([out], gap_seconds=platform + 0.5)
     render_terminal(analysis, console)
     if html:
         console.print(f"HTML report: {write_html(analysis, html)}", **plain)

@@ -22,12 +22,14 @@ The key comes from an environment variable or stdin, never argv, and is never pr
 fingerprint. Untrusted text is printed cleaned (:func:`..terminal.clean`), URLs as spans show them.
 
 Modules by job: :mod:`.probes` (the table, from the scope map; sending), :mod:`.verdicts` (judging, exit code),
-:mod:`.inputs` (key, options, URLs as shown), :mod:`.run` (the command), :mod:`.render` (the terminal).
+:mod:`.inputs` (key, options), :mod:`.credential` (a token read locally), :mod:`.run` (the command),
+:mod:`.render` (the terminal); URLs are shown by :mod:`..urls`.
 """
 
 from __future__ import annotations
 
-from .inputs import ShownUrl, UsageError, check_base_url, display_url, read_key
+from ..urls import ShownUrl, display_url
+from .inputs import UsageError, check_base_url, read_key
 from .probes import PROBES, Planned, Probe, call_kwargs, plan, resolve_call
 from .run import run_doctor
 from .verdicts import (

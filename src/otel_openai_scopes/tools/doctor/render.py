@@ -14,6 +14,7 @@ from typing import Any
 
 from ... import verdicts as V
 from ..terminal import clean
+from .credential import GRANTED, LACKS, NOT_LISTED, Coverage, TokenReading, token_lines
 from .verdicts import ERROR, MAX_HISTORY, MISSING, NA, OK, REJECTED, SKIPPED, UNREACHABLE, FamilyState, exit_meaning
 
 SYMBOL = {OK: "+", MISSING: "X", ERROR: "!", NA: "-", SKIPPED: "-"}
@@ -38,11 +39,41 @@ def say(console: Any, *parts: Any, style: str = "") -> None:
     console.print(text, soft_wrap=not console.is_terminal, highlight=False)
 
 
-def header(console: Any, hint: str, kind: str, fingerprint: str, hmac: bool, api: str, organization: str,
-           project: str, sdk_version: str) -> None:
+def header(console: Any, hint: str, kind: str, fingerprint: str, hmac: bool, token: bool) -> None:
+    what = f"token {hint} ({kind}" if token else f"key {hint} ({kind} key"
     say(console, ("otel-openai-scopes doctor", "bold"),
-        f": key {hint} ({kind} key, fingerprint {fingerprint}{', hmac' if hmac else ''})")
+        f": {what}, fingerprint {fingerprint}{', hmac' if hmac else ''})")
+
+
+def api_line(console: Any, api: str, organization: str, project: str, sdk_version: str) -> None:
     say(console, f"API {api}, organization {organization or '-'}, project {project or '-'}, openai SDK {sdk_version}")
+
+
+_STANDING = {GRANTED: ("granted by its claims", "green"),
+             LACKS: ("LACKS {scopes} (token_lacks_scope: re-authorise, requesting it)", "bold red"),
+             NOT_LISTED: ("{scopes} not listed (the grant is incomplete): only the server can tell", "yellow")}
+
+
+def token_section(console: Any, reading: TokenReading, rows: Sequence[Coverage]) -> None:
+    """The token's own grant against what each probe needs: read locally, before (and without) any request."""
+    from rich.table import Table
+    from rich.text import Text
+
+    say(console, "Token, read locally (not verified, nothing sent yet):")
+    for label, text in token_lines(reading):
+        say(console, f"  {label:<8} {text}")
+    if not reading.scopes_listed:
+        say(console, "  Its claims list no scopes the instrumentation can use: only the server can tell what it "
+            "grants (the probes below).")
+        return
+    table = Table(title="The token's own grant vs what each probe needs (scope map)", show_lines=False)
+    for name in ("family", "needs", "the token's claims"):
+        table.add_column(name, no_wrap=name == "family")
+    for row in rows:
+        text, style = _STANDING.get(row.standing, (row.standing, ""))
+        table.add_row(Text(clean(row.family)), Text(clean(", ".join(row.required) or "(not in the scope map)")),
+                      Text(clean(text.format(scopes=", ".join(row.scopes))), style=style))
+    console.print(table)
 
 
 def probes_line(console: Any, families: int, model_request: bool, repeat: int, interval: float) -> None:
@@ -115,7 +146,19 @@ def _ids(st: FamilyState) -> str:
     return f" (request ids {', '.join(st.request_ids)})" if st.request_ids else ""
 
 
-def family_lines(console: Any, states: Sequence[FamilyState], attempts: int) -> None:
+def _missing_because(coverage: Coverage | None) -> str:
+    """Why a scope is refused on every attempt, as far as the credential itself tells."""
+    if coverage is not None and coverage.standing == LACKS:
+        return (f"the token's own claims do not grant {', '.join(coverage.scopes)} (token_lacks_scope): re-authorise, "
+                "requesting it")
+    if coverage is not None and coverage.standing == GRANTED:
+        return ("the token's own claims grant it, so re-authorising will not help: the role of its user or app in "
+                "the organization or project lacks it, or the platform refuses it")
+    return "a restricted key without this permission, or the key owner's project role lacks it"
+
+
+def family_lines(console: Any, states: Sequence[FamilyState], attempts: int,
+                 coverage: dict[str, Coverage] | None = None) -> None:
     """One line per family that is not simply granted: what it means and what to do."""
     for st in states:
         v, c = st.verdict, st.counts
@@ -124,15 +167,16 @@ def family_lines(console: Any, states: Sequence[FamilyState], attempts: int) -> 
                 f"{attempts} attempts with the same key: the key's scopes flap (platform-side, or a role/key change "
                 f"still propagating). Keep the request ids for OpenAI support{_ids(st)}.", style="bold magenta")
         elif v == V.PROBE_MISSING:
-            say(console, f"MISSING {st.family}: {_scopes(st)} on every attempt with a verdict ({c[MISSING]}): a "
-                f"restricted key without this permission, or the key owner's project role lacks it{_ids(st)}.",
-                style="bold red")
+            because = _missing_because((coverage or {}).get(st.family))
+            say(console, f"MISSING {st.family}: {_scopes(st)} on every attempt with a verdict ({c[MISSING]}): "
+                f"{because}{_ids(st)}.", style="bold red")
         elif v == V.PROBE_INCONCLUSIVE:
             say(console, f"INCONCLUSIVE {st.family}: no attempt got a scope verdict; last error: {st.last_error}",
                 style="yellow")
 
 
-def conclusion(console: Any, states: Sequence[FamilyState], attempts: int, common: str, api: str) -> None:
+def conclusion(console: Any, states: Sequence[FamilyState], attempts: int, common: str, api: str,
+               coverage: dict[str, Coverage] | None = None) -> None:
     """One verdict line when every answer said the same (key rejected, unreachable), else one per family."""
     n = sum(st.counts[ERROR] for st in states)
     if common == REJECTED:
@@ -144,7 +188,7 @@ def conclusion(console: Any, states: Sequence[FamilyState], attempts: int, commo
         say(console, f"UNREACHABLE: no answer from {api} to any of {n} probe requests ({last}): check --base-url / "
             "OPENAI_BASE_URL, the proxy and the network.", style="bold red")
     else:
-        family_lines(console, states, attempts)
+        family_lines(console, states, attempts, coverage)
     if attempts == 1:
         say(console, "One attempt cannot show flapping: use --repeat N --interval SECONDS to watch the key.")
 

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ... import attributes as A
+from ...fingerprint import Credential
 from .. import exit_codes as X
 from ..terminal import clean, widen_when_piped
+from ..urls import ShownUrl
 from . import render
-from .inputs import ShownUrl, UsageError, check_base_url, check_options, read_key
+from .credential import Coverage, coverage, read_token
+from .inputs import UsageError, check_base_url, check_options, read_key
 from .probes import PROBES, plan, resolve_call, send
 from .verdicts import NA, FamilyState, Judgement, common_cause, exit_code
 
@@ -30,8 +33,9 @@ class Run:
     client: Any
     telemetry: Any
     states: list[FamilyState]
-    secrets: tuple[str, ...]  # the key and the base path's hidden segments
+    secrets: tuple[str, ...]  # the key, its claim values and the base path's hidden segments
     api: ShownUrl
+    coverage: dict[str, Coverage]  # family -> the token's own grant against its needs ({} for keys)
     attempts: int = 0
 
     @property
@@ -69,14 +73,12 @@ def _span_facts(telemetry: Any) -> tuple[str, str]:
     return diagnosis, request_id
 
 
-def _families(client: Any, model_request: bool, matcher: Any) -> list[FamilyState]:
-    states = []
-    for probe in PROBES:
-        st = FamilyState(plan(probe, matcher), enabled=model_request or not probe.opt_in)
+def _families(client: Any, states: list[FamilyState]) -> list[FamilyState]:
+    """Each enabled family with the SDK call that sends its probe (none: the installed SDK lacks it)."""
+    for st in states:
         found = resolve_call(client, st.planned.calls) if st.enabled else None
         if found is not None:
             st.call_name, st.call = found
-        states.append(st)
     return states
 
 
@@ -103,11 +105,25 @@ def _conclude(run: Run, console: Any, interrupted: bool, otlp: str) -> int:
     attempts = max(run.attempts, 1)
     render.matrix(console, run.states, attempts, run.api.base_path)
     common = common_cause(run.states)
-    render.conclusion(console, run.states, attempts, common, run.api.text)
+    render.conclusion(console, run.states, attempts, common, run.api.text, run.coverage)
     render.telemetry_line(console, run.telemetry.file_path, otlp)
     code = exit_code((st.verdict for st in run.states), common)
     render.exit_line(console, code)
     return code
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to probe and how (checked before anything runs)."""
+
+    base_url: str | None = None
+    organization: str | None = None
+    project: str | None = None
+    repeat: int = 1
+    interval: float = 10.0
+    out: str | Path | None = None
+    model_request: bool = False
+    timeout: float = 15.0
 
 
 def run_doctor(
@@ -132,6 +148,7 @@ def run_doctor(
     console = widen_when_piped(console)
     err_console = err_console or Console(stderr=True)
     environ = os.environ if environ is None else environ
+    options = Options(base_url, organization, project, repeat, interval, out, model_request, timeout)
     try:
         check_options(repeat, interval, timeout)
         key = read_key(key_env, use_stdin, environ, stdin)
@@ -142,8 +159,7 @@ def run_doctor(
     except UsageError as exc:
         err_console.print(f"doctor: {clean(exc)}", highlight=False, markup=False, soft_wrap=True)
         return X.USAGE
-    return _probe(key, base_url, organization, project, repeat, interval, out, model_request, timeout, console,
-                  settings, matcher)
+    return _probe(key, options, console, settings, matcher)
 
 
 def _settings() -> tuple[Any, Any]:
@@ -161,9 +177,19 @@ def _settings() -> tuple[Any, Any]:
         raise UsageError(f"the scope map {settings.scope_map} cannot be read ({type(exc).__name__})") from None
 
 
-def _probe(key: str, base_url: str | None, organization: str | None, project: str | None, repeat: int,
-           interval: float, out: str | Path | None, model_request: bool, timeout: float, console: Any,
-           settings: Any, matcher: Any) -> int:
+def _read_locally(key: str, cred: Credential, states: Sequence[FamilyState], secret: bytes | None,
+                  console: Any) -> dict[str, Coverage]:
+    """The header, and for a token what it says of itself against each probe, before any request."""
+    reading = read_token(key, cred)
+    render.header(console, cred.hint, cred.kind, cred.fingerprint, bool(secret), reading is not None)
+    if reading is None:
+        return {}
+    rows = coverage(reading, cred, [st.planned for st in states if st.enabled])
+    render.token_section(console, reading, rows)
+    return {row.family: row for row in rows} if reading.scopes_listed else {}
+
+
+def _probe(key: str, o: Options, console: Any, settings: Any, matcher: Any) -> int:
     import openai
 
     from ...fingerprint import describe
@@ -172,24 +198,26 @@ def _probe(key: str, base_url: str | None, organization: str | None, project: st
 
     secret = settings.fingerprint_key
     cred = describe(key, secret)
-    telemetry = setup_telemetry("otel-openai-scopes-doctor", out, keep_spans=True)
+    states = [FamilyState(plan(p, matcher), enabled=o.model_request or not p.opt_in) for p in PROBES]
+    covered = _read_locally(key, cred, states, secret, console)
+    telemetry = setup_telemetry("otel-openai-scopes-doctor", o.out, keep_spans=True)
     instrumentor = OpenAIScopesInstrumentor()
     if instrumentor.is_instrumented_by_opentelemetry:  # e.g. run under opentelemetry-instrument: use our providers
         instrumentor.uninstrument()
     instrumentor.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     try:
-        client = openai.OpenAI(api_key=key, base_url=base_url or None, organization=organization or None,
-                               project=project or None, max_retries=0, timeout=timeout)
-        api = ShownUrl.of(str(client.base_url), key)
-        run = Run(client, telemetry, _families(client, model_request, matcher), (key, *api.hidden), api)
-        render.header(console, cred.hint, cred.kind, cred.fingerprint, bool(secret), api.text,
-                      client.organization or "", client.project or "", getattr(openai, "__version__", "?"))
-        render.probes_line(console, len(run.active), model_request, repeat, interval)
-        interrupted = _loop(run, console, repeat, interval)
+        client = openai.OpenAI(api_key=key, base_url=o.base_url or None, organization=o.organization or None,
+                               project=o.project or None, max_retries=0, timeout=o.timeout)
+        api = ShownUrl.of(str(client.base_url), key, *cred.private)
+        run = Run(client, telemetry, _families(client, states), (key, *cred.private, *api.hidden), api, covered)
+        render.api_line(console, api.text, client.organization or "", client.project or "",
+                        getattr(openai, "__version__", "?"))
+        render.probes_line(console, len(run.active), o.model_request, o.repeat, o.interval)
+        interrupted = _loop(run, console, o.repeat, o.interval)
     finally:
         instrumentor.uninstrument()
         telemetry.shutdown()
     return _conclude(run, console, interrupted, telemetry.otlp_endpoint and ShownUrl.of(telemetry.otlp_endpoint).text)
 
 
-__all__: Sequence[str] = ["run_doctor"]
+__all__: Sequence[str] = ["Options", "run_doctor"]

@@ -6,6 +6,9 @@ with the package's own scope map, scheduled windows in which a key loses a scope
 through an incident), and scripted responses (429s, 403s, HTML and empty bodies) for fault tests. It never needs
 the network and never sees a real key.
 
+Credentials: keys, and JWTs whose claims carry an identity and scopes (:mod:`.identity`), with the workload-identity
+token exchange of openai 3.x served at ``/oauth/token``.
+
 Modules by job: :mod:`.state` (grants, windows, scripts, counts), :mod:`.routes` (a request to a reply),
 :mod:`.bodies` and :mod:`.pages` (JSON bodies, pagination), :mod:`.sse` (streams), :mod:`.control` (the
 ``/__fake__/`` API), :mod:`.server` (HTTP).
@@ -13,8 +16,10 @@ Modules by job: :mod:`.state` (grants, windows, scripts, counts), :mod:`.routes`
 
 from __future__ import annotations
 
+from .identity import ISSUER, Identity, mint, workload_identity
 from .routes import SCOPE_MESSAGE
-from .server import FakeOpenAI
+from .server import FakeOpenAI, _Handler, _QuietServer  # the two private names: for tests that subclass them
 from .state import ALL, KeyGrant, ScopeWindow, Scripted
 
-__all__ = ["ALL", "SCOPE_MESSAGE", "FakeOpenAI", "KeyGrant", "ScopeWindow", "Scripted"]
+__all__ = ["ALL", "ISSUER", "SCOPE_MESSAGE", "FakeOpenAI", "Identity", "KeyGrant", "ScopeWindow", "Scripted",
+           "_Handler", "_QuietServer", "mint", "workload_identity"]

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 from ...fingerprint import credential_from_authorization
 from . import control
 from .bodies import Call, body_for
+from .identity import TOKEN_PATH, Principal
 from .sse import Stream, stream_for
 from .state import FakeState, KeyGrant
 
@@ -101,12 +102,15 @@ def handle(fake: FakeState, req: Request) -> Reply:
     if req.path.startswith(control.PREFIX):
         status, answer = control.handle(fake, req.path, req.body)
         return Reply(status, answer)
+    if req.path == TOKEN_PATH and req.method == "POST":
+        status, answer = fake.exchange(req.body)
+        return Reply(status, answer, {"cache-control": "no-store"})
     rel = _relative(req.path, fake.gateway_paths)
     fake.note_request(req.method, req.target, req.body, dict(req.headers))
     endpoint = fake.matcher.match(req.method, rel)
     template = endpoint.template
     key = req.credential()
-    grant = fake.grant_for(key)
+    grant = fake.grant_for(Principal.of(key))
 
     scripted = fake.take_script(req.method, req.path)
     if scripted is not None:
@@ -118,6 +122,8 @@ def handle(fake: FakeState, req: Request) -> Reply:
         return error(401, f"Incorrect API key provided: {_masked(key)}. You can find your API key at "
                      "https://platform.openai.com/account/api-keys.", "invalid_api_key", None)
     missing = fake.missing_scopes(key, grant, endpoint)
+    project = req.headers.get("openai-project", "")
+    missing += [s for s in fake.denied_in(key, grant, project, endpoint) if s not in missing]
     if missing:
         fake.record(req.method, template, key, 401)
         code = "missing_scope" if fake.error_code_style == "2026" else None

@@ -9,6 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from .identity import TOKEN_PATH
 from .routes import Reply, Request, handle
 from .sse import Stream
 from .state import FakeState, KeyGrant
@@ -20,7 +21,8 @@ class _QuietServer(ThreadingHTTPServer):
     request_queue_size = 4096  # thousands of concurrent asyncio tasks connect at once in the load tests
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler], fake: FakeState) -> None:
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
+                 fake: FakeState | None = None) -> None:
         self.fake = fake
         super().__init__(address, handler)
 
@@ -43,21 +45,28 @@ class _Handler(BaseHTTPRequestHandler):
     # response by ~40 ms on loopback.
     disable_nagle_algorithm = True
     server: _QuietServer
+    #: The state to answer from, when not the server's (kept for tests that subclass this handler).
+    server_state: FakeState | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr logging
         pass
 
     def do_GET(self) -> None:  # every method goes through one handler
+        self._handle()
+
+    do_POST = do_DELETE = do_PUT = do_PATCH = do_GET
+
+    def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        reply = handle(self.server.fake, Request(self.command, self.path, headers, body))
+        fake = self.server_state or self.server.fake
+        assert fake is not None, "a handler needs the server's state"
+        reply = handle(fake, Request(self.command, self.path, headers, body))
         if isinstance(reply.body, Stream):
             self._stream(reply, reply.body)
         else:
             self._send(reply)
-
-    do_POST = do_DELETE = do_PUT = do_PATCH = do_GET
 
     def _head(self, reply: Reply, content_type: str) -> None:
         self.send_response(reply.status)
@@ -116,3 +125,21 @@ class FakeOpenAI(FakeState):
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def token_exchange_url(self) -> str:
+        """Where the SDK's workload identity exchanges its subject token (see :meth:`serve_token_exchange`)."""
+        return f"http://127.0.0.1:{self.port}{TOKEN_PATH}"
+
+    def serve_token_exchange(self, client: Any) -> Any:
+        """Point a workload-identity client (openai 3.x, ``workload_identity=...``) at this server's token exchange.
+
+        The SDK takes no exchange URL: its ``WorkloadIdentityAuth`` has one (``token_exchange_url``, default
+        ``DEFAULT_TOKEN_EXCHANGE_URL``), built with the client; this sets it. Returns the client.
+        """
+        auth = getattr(client, "_workload_identity_auth", None)
+        if auth is None or not hasattr(auth, "token_exchange_url"):
+            raise TypeError("not a client with a subject-token workload identity (openai >= 3 with "
+                            "workload_identity=...)")
+        auth.token_exchange_url = self.token_exchange_url
+        return client
