@@ -44,6 +44,15 @@ def test_async_runs_stream_and_create_and_run_stream(async_client, telemetry):
     assert _operations(telemetry) == ["beta.threads.runs.stream", "beta.threads.create_and_run_stream"]
 
 
+def test_submit_tool_outputs_stream(client, telemetry):
+    runs = client.beta.threads.runs
+    with runs.submit_tool_outputs_stream(run_id="run_abc", thread_id=THREAD, tool_outputs=[]) as stream:
+        stream.until_done()
+    runs.submit_tool_outputs(run_id="run_abc", thread_id=THREAD, tool_outputs=[])
+    assert _operations(telemetry) == ["beta.threads.runs.submit_tool_outputs_stream",
+                                      "beta.threads.runs.submit_tool_outputs"]
+
+
 def test_create_and_poll_names_the_poll(client, telemetry):
     client.beta.threads.runs.create_and_poll(thread_id=THREAD, assistant_id="asst_1", poll_interval_ms=1)
     assert _operations(telemetry) == ["beta.threads.runs.create", "beta.threads.runs.poll"]
