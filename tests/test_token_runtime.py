@@ -95,6 +95,28 @@ def test_a_token_without_the_scope_is_diagnosed_at_its_first_failure(fake, instr
     assert telemetry.metric_sum(A.METRIC_SCOPE_ERRORS, **{A.DIAGNOSIS: V.TOKEN_LACKS_SCOPE}) == 3
 
 
+def test_public_names_in_a_tokens_claims_leave_the_error_readable_and_the_scope_parsed(fake, instrumentor,
+                                                                                       telemetry):
+    """An OpenAI-style token: issuer and audience URLs, a ``permissions`` list naming the very scope that is missing.
+    Neither masks the missing scope out of the error (it is parsed, and token_lacks_scope said) nor the links of the
+    message; the subject quoted back is still masked."""
+    claims = identity(iss="https://auth.openai.com", aud=["https://api.openai.com/v1"],
+                      permissions=[READ], scp=["model.request", "api.model.read", "model.read"])
+    token = make_jwt(claims)
+    fake.script("GET", "/threads/", 401, {"error": {
+        "message": f"You have insufficient permissions for this operation. Missing scopes: {READ}. Subject "
+                   f"{claims['sub']}; see https://platform.openai.com/docs/guides/production-best-practices.",
+        "type": "invalid_request_error", "code": None}})
+    c = openai.OpenAI(api_key=token, base_url=fake.base_url, max_retries=0)
+    with pytest.raises(openai.AuthenticationError):
+        c.beta.threads.runs.list(THREAD)
+    (error,) = scope_error_spans(telemetry)
+    assert error.attributes[A.SCOPE_MISSING] == (READ,) and error.attributes[A.DIAGNOSIS] == V.TOKEN_LACKS_SCOPE
+    status = error.status.description
+    assert "https://platform.openai.com/docs/guides/production-best-practices" in status
+    assert claims["sub"] not in status and "***" in status
+
+
 def test_a_token_whose_grant_includes_the_scope_follows_its_history(fake, instrumentor, telemetry, caplog):
     token = make_jwt(identity(scp=ALL_SCOPES))
     fake.grant(token, scopes=["model.request"])  # the server disagrees with the token: role or platform
@@ -120,6 +142,25 @@ def test_two_identities_are_told_apart_and_keys_are_unaffected(fake, instrumento
     fps = [s.attributes[A.KEY_FINGERPRINT] for s in telemetry.spans()]
     assert fps[0] == fps[1] != fps[2]
     assert [s.attributes[A.KEY_HINT] for s in telemetry.spans()] == ["eyJ...#" + fp[:4] for fp in fps]
+
+
+def test_a_token_refreshed_by_assignment_is_one_identity_and_no_mutation(fake, instrumentor, telemetry):
+    """Apps on SDKs without key providers (1.x) refresh a token by assigning ``client.api_key``: ten refreshes of one
+    identity keep one fingerprint and are no mutation; another identity's token on the same client is one."""
+    claims = identity(scp=ALL_SCOPES)
+    tokens = [refresh(claims, n) for n in range(11)]
+    c = openai.OpenAI(api_key=tokens[0], base_url=fake.base_url, max_retries=0)
+    for token in tokens:
+        c.api_key = token
+        c.beta.threads.runs.list(THREAD)
+    c.api_key = refresh(identity(scp=ALL_SCOPES), 0)
+    c.beta.threads.runs.list(THREAD)
+    spans = telemetry.spans()
+    assert len(spans) == 12 and {s.attributes[A.HTTP_STATUS] for s in spans} == {200}
+    assert {s.attributes[A.KEY_FINGERPRINT] for s in spans[:11]} == {describe(tokens[0]).fingerprint}
+    assert all(A.CLIENT_MUTATED not in s.attributes for s in spans[:11])
+    assert spans[11].attributes[A.KEY_FINGERPRINT] != spans[0].attributes[A.KEY_FINGERPRINT]
+    assert spans[11].attributes[A.CLIENT_MUTATED] == ("api_key",)
 
 
 # ---- key providers (openai 3.x) ------------------------------------------------------------------
