@@ -104,6 +104,28 @@ def test_an_intentional_per_tenant_client_says_the_tenant_key_lacks_the_scope(fa
         assert f"per-tenant client whose tenant key lacks {READ}" in text and "the bug" not in text
 
 
+@pytest.mark.skipif(not hasattr(openai.OpenAI, "_refresh_api_key"), reason="openai < 2 has no key providers")
+def test_a_parent_with_a_key_provider_is_looked_up_by_what_it_sent(fake, instrumentor, telemetry, caplog):
+    """A parent refreshing its token through a provider has no fixed key: the credential it last sent (its token
+    identity's fingerprint, the same across refreshes) is what its copy's sentence looks up."""
+    from token_helpers import identity, refresh
+
+    caplog.set_level(logging.INFO, logger="otel_openai_scopes.diagnosis")
+    claims = identity(scp=[READ, *TENANT_SCOPES])
+    refreshes = iter(range(100))
+    parent = openai.OpenAI(api_key=lambda: refresh(claims, next(refreshes)), base_url=fake.base_url, max_retries=0)
+    _, tenant = _keys(fake)
+    line = _copy_line()
+    per_tenant = parent.with_options(api_key=tenant)
+    for _ in range(2):
+        parent.beta.threads.runs.list(THREAD)  # a fresh token each call, one identity
+        with pytest.raises(openai.AuthenticationError):
+            per_tenant.beta.threads.runs.list(THREAD)
+    (text,) = _lines(caplog)[:1]
+    assert f"test_derived_clients.py:{line}" in text and "with api_key changed" in text
+    assert "per-tenant client whose tenant key lacks" in text
+
+
 def test_a_copy_whose_parent_never_passed_the_scope_says_nothing_of_it(fake, instrumentor, telemetry, caplog):
     caplog.set_level(logging.INFO, logger="otel_openai_scopes.diagnosis")
     shared, tenant = _keys(fake)

@@ -114,6 +114,7 @@ class ClientInfo:
         "provider",
         "ref",
         "scheme",
+        "sent_fingerprint",
         "serial",
         "view",
     )
@@ -135,6 +136,9 @@ class ClientInfo:
         self.origin = origin
         self.key_is_callable = key_is_callable
         self.key_fingerprint = key_fingerprint
+        #: For a client whose SDK refreshes its key (no fixed key to fingerprint): the fingerprint of the credential
+        #: its last attempt sent (a token identity's is the same across refreshes), in the recorder's scheme.
+        self.sent_fingerprint: str | None = None
         self.scheme = scheme
         self.organization = organization
         self.project = project

@@ -19,13 +19,21 @@ from .diagnosis import Diagnosis, iso_time
 def parent_evidence(diagnosis: Diagnosis, info: ClientInfo, host: str, scope: str, endpoint: str,
                     scheme: str) -> str:
     """The sentence naming the parent, where the copy was made and what it changed, when the parent's credentials
-    (as it was built) passed ``scope`` (or ``endpoint``) within the window; "" otherwise. ``scheme`` names the
-    recorder's fingerprint scheme: a parent described under another one cannot be matched."""
+    (as it was built; for a parent whose SDK refreshes its key, as it last sent them) passed ``scope`` (or
+    ``endpoint``) within the window; "" otherwise. ``scheme`` names the recorder's fingerprint scheme: a parent
+    described under another one cannot be matched."""
     parent = info.parent
     changed = info.copy_changed
-    if parent is None or not changed or parent.key_fingerprint is None or parent.scheme != scheme:
-        return ""  # not a copy with other values, or a parent with a key provider (no fixed key to look up)
-    cred = (parent.key_fingerprint, str(parent.organization or ""), str(parent.project or ""), host)
+    if parent is None or not changed:
+        return ""
+    # A parent whose SDK refreshes its key (a key provider, a workload identity): what it last sent.
+    if parent.key_is_callable:
+        key = parent.sent_fingerprint
+    else:
+        key = parent.key_fingerprint if parent.scheme == scheme else None
+    if not key:
+        return ""  # a parent that sent nothing yet, or described in another fingerprint scheme
+    cred = (key, str(parent.organization or ""), str(parent.project or ""), host)
     passed = diagnosis.last_success(cred, scope, endpoint)
     if not passed:
         return ""

@@ -199,6 +199,8 @@ class Recorder:
             info.rebase_key(state.client, self.key_fingerprint, self.scheme)
         state.mutated = self._mutated_fields(info, state.client, sent.fingerprint if sent.carried else None,
                                              self.key_fingerprint)
+        if info.key_is_callable:  # what a copy's sentence looks up for a parent with no fixed key (derived.py)
+            info.sent_fingerprint = sent.fingerprint
 
     def _describe(self, headers: SentHeaders) -> SentCredential:
         return self.sent.put(headers, self._describe_sent(headers, self.describers), approximate_size(headers))
