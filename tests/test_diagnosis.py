@@ -382,3 +382,16 @@ def test_sentences_say_what_to_do_and_name_both_contexts():
     unknown = d.observe_scope_error(("fp2", "", "", "h"), READ, "GET /x", "c1", False)
     assert "role of the token's subject" in unknown.sentence(READ, True)
     assert unknown.sentence(READ, None) == V.meaning(V.UNKNOWN).action
+
+
+def test_last_success_is_read_only_and_bounded_by_the_window():
+    clock = Clock()
+    d = Diagnosis(window=60, clock=clock)
+    assert d.last_success(CRED, READ, "GET /x") == 0.0
+    d.observe_success(CRED, (READ,), "GET /x", "c1")
+    t = clock()
+    clock.now += 30
+    assert d.last_success(CRED, READ, "GET /other") == t and d.last_success(CRED, "other.scope", "GET /x") == t
+    before = len(d)
+    clock.now += 31
+    assert d.last_success(CRED, READ, "GET /x") == 0.0 and len(d) == before
