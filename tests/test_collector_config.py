@@ -769,6 +769,8 @@ def test_jaeger_overlay(base):
             assert p["exporters"] == ["prometheus"], pid
         else:
             assert "prometheus" not in p["exporters"]
+    # Jaeger takes no logs: sent there, every batch fails (tests/test_stack_overlays.py on the real Collector).
+    assert cfg["service"]["pipelines"]["logs"]["exporters"] == ["debug/logs"]
 
 
 @pytest.mark.parametrize("base", h.OVERLAY_BASES)
@@ -793,6 +795,8 @@ def test_otlp_overlay_adds_a_dedicated_anomaly_sink(base):
     after = cfg["service"]["pipelines"]["traces/scope_errors"]["exporters"]
     assert set(before) < set(after) and "otlp_grpc/anomalies" in after
     assert cfg["exporters"]["otlp_grpc/anomalies"]["endpoint"] == "${env:ANOMALY_OTLP_ENDPOINT}"
+    # The main backend is a trace store (Tempo takes neither metrics nor logs) unless a further file adds it back.
+    assert cfg["service"]["pipelines"]["logs"]["exporters"] == ["debug/logs"]
 
 
 # ---------------------------------------------------------------------------------------------------
