@@ -5,7 +5,8 @@ decision_wait and records what each gateway receives (a file exporter beside the
 
 Checked: every trace arrives whole on exactly one gateway; every trace with a scope error is in Jaeger
 with all its spans; healthy traces are kept at TRACE_SAMPLING_PERCENTAGE within a binomial bound; the two
-gateways' span-derived series carry distinct ``instance`` labels and add up to the scope-error spans.
+gateways' span-derived series carry distinct ``instance`` labels and add up to the scope-error spans; the
+apps' own metric series are spread over both gateways by stream, none served by both.
 
 Waits poll for readiness (the gateways' own telemetry: every trace decided, export queue empty, Jaeger holding
 every span they sent) under one generous bound (``PATIENCE``): on a loaded machine the pipeline is slow, not
@@ -80,7 +81,16 @@ def gateway_overlay(arrivals: str) -> dict:
 
 def agent_overlay(gateways: list[str]) -> dict:
     # Maps merge: "dns: null" removes the shipped DNS resolver, "static" takes its place.
-    return {"exporters": {"load_balancing/traces": {"resolver": {"dns": None, "static": {"hostnames": gateways}}}}}
+    resolver = {"resolver": {"dns": None, "static": {"hostnames": gateways}}}
+    return {"exporters": {"load_balancing/traces": resolver, "load_balancing/metrics": resolver}}
+
+
+def app_series(gateway) -> set[str]:
+    """The applications' own series (openai.client.*, not the span-derived counter) a gateway serves to
+    Prometheus: each line of its exporter's page without the value."""
+    page = stack.http_get(f"http://{gateway.prometheus_exporter}/metrics").decode()
+    return {line.rsplit(" ", 1)[0] for line in page.splitlines()
+            if line.startswith("openai_client_") and not line.startswith("openai_client_scope_errors_spans")}
 
 
 def test_agent_and_two_gateways(tmp_path):
@@ -168,6 +178,21 @@ def test_agent_and_two_gateways(tmp_path):
                   f"scope-error traces, {len(kept_healthy)}/{n} healthy = {len(kept_healthy) / n:.3f} "
                   f"(configured {p}, 4-sigma bound +-{bound:.1f} traces)")
             assert abs(len(kept_healthy) - n * p) <= bound, (len(kept_healthy), n * p, bound)
+
+            # The apps' own metrics, hashed by stream (agent.yaml's load_balancing/metrics): every series on exactly
+            # one gateway, so no replica serves a stale or partial copy of another's; both replicas get some.
+            def served() -> list[set[str]] | None:
+                per = [app_series(g) for g in gateways]
+                both = per[0] | per[1]
+                apps_in = {i for i in ("app-1", "app-2") if any(f'instance="{i}"' in x and
+                                                                x.startswith("openai_client_requests_total")
+                                                                for x in both)}
+                return per if apps_in == {"app-1", "app-2"} else None
+
+            per_series = stack.wait_until(served, timeout=PATIENCE, interval=1.0,
+                                          what="the apps' series on the gateways")
+            assert not per_series[0] & per_series[1], sorted(per_series[0] & per_series[1])[:5]
+            assert per_series[0] and per_series[1], [len(x) for x in per_series]
 
             # Span-derived series: one writer per gateway, distinct instance ids, adding up.
             q = "sum by (instance) (openai_client_scope_errors_spans_total)"
