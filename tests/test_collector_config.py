@@ -246,7 +246,7 @@ def test_gateway_counts_before_sampling_and_keeps_every_scope_error_trace():
 
 def test_agent_load_balances_traces_by_trace_id_and_redacts_first():
     cfg = h.load_config("agent.yaml")
-    (lb_id,) = [e for e in cfg["exporters"] if h.component_type(e) == "load_balancing"]
+    lb_id = "load_balancing/traces"
     lb = cfg["exporters"][lb_id]
     assert lb["routing_key"] == "traceID"
     assert "dns" in lb["resolver"] or "k8s" in lb["resolver"]
@@ -257,6 +257,18 @@ def test_agent_load_balances_traces_by_trace_id_and_redacts_first():
     for pid, p in cfg["service"]["pipelines"].items():
         if h.pipeline_signal(pid) == "metrics":
             assert lb_id not in p["exporters"], "traceID routing is invalid for metrics"
+
+
+def test_agent_keeps_each_metric_series_on_one_gateway():
+    """Not "any replica": a series split over gateway replicas is served twice to Prometheus (stale copies read as
+    counter resets) and summed in parts by delta_to_cumulative. Hashed by stream over the same gateways as traces."""
+    cfg = h.load_config("agent.yaml")
+    lb = cfg["exporters"]["load_balancing/metrics"]
+    assert lb["routing_key"] == "streamID"
+    assert lb["resolver"] == cfg["exporters"]["load_balancing/traces"]["resolver"]
+    assert lb["protocol"] == cfg["exporters"]["load_balancing/traces"]["protocol"]
+    assert cfg["service"]["pipelines"]["metrics"]["exporters"] == ["load_balancing/metrics"]
+    assert "any gateway replica will do" not in (h.CONFIG_DIR / "agent.yaml").read_text()
 
 
 def test_exporters_batch_in_the_exporter_not_a_batch_processor():
@@ -769,6 +781,8 @@ def test_jaeger_overlay(base):
             assert p["exporters"] == ["prometheus"], pid
         else:
             assert "prometheus" not in p["exporters"]
+    # Jaeger takes no logs: sent there, every batch fails (tests/test_stack_overlays.py on the real Collector).
+    assert cfg["service"]["pipelines"]["logs"]["exporters"] == ["debug/logs"]
 
 
 @pytest.mark.parametrize("base", h.OVERLAY_BASES)
@@ -793,6 +807,8 @@ def test_otlp_overlay_adds_a_dedicated_anomaly_sink(base):
     after = cfg["service"]["pipelines"]["traces/scope_errors"]["exporters"]
     assert set(before) < set(after) and "otlp_grpc/anomalies" in after
     assert cfg["exporters"]["otlp_grpc/anomalies"]["endpoint"] == "${env:ANOMALY_OTLP_ENDPOINT}"
+    # The main backend is a trace store (Tempo takes neither metrics nor logs) unless a further file adds it back.
+    assert cfg["service"]["pipelines"]["logs"]["exporters"] == ["debug/logs"]
 
 
 # ---------------------------------------------------------------------------------------------------

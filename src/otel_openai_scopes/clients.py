@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from . import attributes as A
 from .fingerprint import describe
 from .forking import PROCESS, after_fork_in_child
+from .text import valid_text
 
 if TYPE_CHECKING:
     from .client_view import ClientView
@@ -52,7 +53,8 @@ def _skip_prefixes() -> tuple[str, ...]:
 
 
 def user_code_origin(start_depth: int = 2) -> str:
-    """``file:line`` of the first frame outside openai, wrapt and this package's patch points."""
+    """``file:line`` of the first frame outside openai, wrapt and this package's patch points; valid text (a path
+    that is not UTF-8 holds lone surrogates, which no exporter can encode)."""
     frame: FrameType | None
     try:
         frame = sys._getframe(start_depth)
@@ -62,7 +64,7 @@ def user_code_origin(start_depth: int = 2) -> str:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(skip) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
+            return valid_text(f"{filename}:{frame.f_lineno}")
         frame = frame.f_back
     return ""
 
