@@ -4,12 +4,14 @@ and the instrumentation switched on for one test at a time. Helpers live in test
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
 from tests.support.keys import make_key
 from tests.support.telemetry import Telemetry
+from tests.support.tiers import TIERS, tier_of
 
 # Hermetic runs: tests read the CLI's output through pipes and configure telemetry themselves, so nothing
 # in the caller's environment may switch rich into terminal mode (colours, 80-column wraps), point the SDK
@@ -68,3 +70,24 @@ def async_client(fake, key, instrumentor):
     import openai
 
     return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=2)
+
+
+# ---- tiers: a marker per tests/ folder (tests/support/tiers.py), and the time each took ----------------------------
+
+_TIER_SECONDS: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        item.add_marker(getattr(pytest.mark, tier_of(item.path)))
+
+
+def pytest_runtest_logreport(report):
+    tier = tier_of(Path(report.fspath)) if report.fspath else "other"
+    _TIER_SECONDS[tier] = _TIER_SECONDS.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TIER_SECONDS:
+        times = ", ".join(f"{tier} {_TIER_SECONDS[tier]:.0f} s" for tier in (*TIERS, "other") if tier in _TIER_SECONDS)
+        terminalreporter.write_line(f"time per tier (setup + call + teardown): {times}")
