@@ -13,7 +13,8 @@ instrumentation that times streams must.
 
 The attribute names come from ``otel_openai_scopes.attributes`` (the contract); the numbers of
 attributes match what the package sets on the same scenarios (21 on a success, 27 on a
-missing-scope 401).
+missing-scope 401; 9 on the metric records of a success, with the key hint, organization and project
+the metrics carry since issue 14).
 """
 
 from __future__ import annotations
@@ -76,6 +77,9 @@ METRIC_ATTRIBUTES: dict[str, Any] = {
     A.TEMPLATE: "/v1/chat/completions",
     A.HOST: "api.openai.com",
     A.KEY_FINGERPRINT: "0123456789abcdef",
+    A.KEY_HINT: "sk-proj-...WXYZ",
+    A.ORGANIZATION: "org-bench00000000000000000000",
+    A.PROJECT: "proj_bench000000000000000000000",
     A.HTTP_STATUS: 200,
     A.OPERATION: "chat.completions.create",
 }

@@ -101,11 +101,12 @@ def setup(variant: str, ablate: list[str]) -> dict:
     elif base == "ours":
         from otel_openai_scopes import OpenAIScopesInstrumentor
 
-        if ablate:
+        kwargs = {}
+        if ablate:  # alternative steps through the public seam (benchmarks/_ablations.py)
             import _ablations
 
-            _ablations.apply(ablate)
-        OpenAIScopesInstrumentor().instrument(tracer_provider=tp, meter_provider=mp)
+            kwargs["steps"] = _ablations.steps_for(ablate)
+        OpenAIScopesInstrumentor().instrument(tracer_provider=tp, meter_provider=mp, **kwargs)
     elif base == "openai-v2":
         from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
 
@@ -167,6 +168,14 @@ def main() -> None:
         _LAYOUT_PAD.extend(bytearray(rng.randint(1, 2048)) for _ in range(rng.randint(50, 400)))
         _LAYOUT_PAD.extend("x" * rng.randint(1, 200) for _ in range(rng.randint(50, 2000)))
         _LAYOUT_PAD.extend((object(),) * rng.randint(1, 8) for _ in range(rng.randint(50, 2000)))
+        # Shift the type version tags too: CPython caches attribute lookups in one global table indexed by
+        # (a type's version tag, the name), tags are handed out in the order types are first looked up, so
+        # which hot lookups collide there (and walk the MRO on every call) depends on how many types were
+        # tagged before. Adding a module or a class to the instrumentation moved `stream` by ~70K
+        # instructions per call this way, both ways (benchmarks/README.md, caveats).
+        pads = [type(f"_LayoutPad{i}", (), {"a": i}) for i in range(rng.randint(0, 96))]
+        _LAYOUT_PAD.extend(pad.a for pad in pads)
+        _LAYOUT_PAD.extend(pads)
     try:
         state = setup(variant, ablate)
     except Exception as exc:  # reported to the driver as "n/a: reason"

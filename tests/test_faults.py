@@ -4,14 +4,15 @@ and each failure is logged once, not per call."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import openai
 import pytest
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import instrumentor as instrumentor_module
-from otel_openai_scopes import recorder as recorder_module
 from otel_openai_scopes.safety import reset_reported
+from otel_openai_scopes.steps import DEFAULT_STEPS
 
 from conftest import make_key
 
@@ -41,33 +42,45 @@ def run_calls(fake, key):
     return seen
 
 
-FAULTS = {
+# Faults in the recorder's steps go in through its seam (``steps=``), as the benchmarks' ablations do.
+STEP_FAULTS = {
+    "client view": ("view_client",),
+    "endpoint resolution": ("resolve_route",),
+    "header reading": ("read_sent", "response_attributes"),
+    "credential description": ("describe_sent",),
+    "mutation check": ("mutated_fields",),
+    "outcome": ("outcome",),
+    "error parsing": ("parse_error",),
+    "diagnosis step": ("diagnose",),
+    "metric attributes": ("metric_attributes",),
+}
+# Faults in what the recorder is given or calls.
+PATCH_FAULTS = {
     "endpoint matching": lambda inst, mp: mp.setattr(inst.recorder, "matcher", type("M", (), {"match": boom})()),
     "span start": lambda inst, mp: mp.setattr(inst.recorder.tracer, "start_span", boom),
     "fingerprinting": lambda inst, mp: mp.setattr(inst.recorder.credentials, "describe", boom),
-    "header reading": lambda inst, mp: (mp.setattr(recorder_module, "_header", boom),
-                                        mp.setattr(recorder_module, "_pick_headers", boom)),
     "attempt hook": lambda inst, mp: mp.setattr(inst.recorder, "attempt_started", boom),
-    "error parsing": lambda inst, mp: mp.setattr(recorder_module, "parse_error", boom),
     "diagnosis": lambda inst, mp: (mp.setattr(inst.recorder.diagnosis, "observe_scope_error", boom),
                                    mp.setattr(inst.recorder.diagnosis, "observe_success", boom)),
-    "metric recording": lambda inst, mp: mp.setattr(inst.recorder.requests, "add", boom),
+    "metric recording": lambda inst, mp: mp.setattr(inst.recorder.instruments.requests, "add", boom),
     "client registry": lambda inst, mp: mp.setattr(inst.recorder.registry, "register", boom),
     "stream proxy": lambda inst, mp: mp.setattr(instrumentor_module, "SyncStreamProxy", boom),
 }
 
 
-@pytest.mark.parametrize("fault", list(FAULTS))
+@pytest.mark.parametrize("fault", [*STEP_FAULTS, *PATCH_FAULTS])
 def test_internal_failure_leaves_the_call_untouched(fault, fake, telemetry, monkeypatch, caplog):
     key = make_key()
     fake.grant(key, scopes=["model.request", "api.model.request", "api.model.read", "model.read"])
     baseline = run_calls(fake, key)
 
     reset_reported()
-    inst = OpenAIScopesInstrumentor()
+    steps = replace(DEFAULT_STEPS, **dict.fromkeys(STEP_FAULTS.get(fault, ()), boom))
+    inst = OpenAIScopesInstrumentor(steps=steps)
     inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
     try:
-        FAULTS[fault](inst, monkeypatch)
+        if fault in PATCH_FAULTS:
+            PATCH_FAULTS[fault](inst, monkeypatch)
         caplog.set_level(logging.WARNING, logger="otel_openai_scopes")
         first = run_calls(fake, key)
         second = run_calls(fake, key)

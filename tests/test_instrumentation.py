@@ -585,12 +585,30 @@ def test_api_only_then_sdk_configured_later(fake, tmp_path):
     assert out.stdout.strip() == "['GET /v1/models']"
 
 
-def test_repeated_error_bodies_are_parsed_once(client, fake, key, instrumentor):
-    fake.lose_scope(key, "api.threads.read")
-    for _ in range(5):
-        with pytest.raises(openai.AuthenticationError):
-            client.beta.threads.runs.list(THREAD)
-    assert instrumentor.recorder.error_parse_misses == 1
+def test_repeated_error_bodies_are_parsed_once(fake, key, telemetry):
+    from dataclasses import replace
+
+    from otel_openai_scopes.scope_errors import parse_error
+    from otel_openai_scopes.steps import DEFAULT_STEPS
+
+    parsed = []
+
+    def counting_parse(*args):
+        parsed.append(args[0])
+        return parse_error(*args)
+
+    inst = OpenAIScopesInstrumentor(steps=replace(DEFAULT_STEPS, parse_error=counting_parse))
+    inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        fake.lose_scope(key, "api.threads.read")
+        c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
+        for _ in range(5):
+            with pytest.raises(openai.AuthenticationError):
+                c.beta.threads.runs.list(THREAD)
+    finally:
+        inst.uninstrument()
+    assert parsed == [401]
+    assert all(s.attributes[A.SCOPE_MISSING] == ("api.threads.read",) for s in telemetry.spans())
 
 
 def test_header_picking_on_httpx_and_other_header_types():
@@ -599,12 +617,12 @@ def test_header_picking_on_httpx_and_other_header_types():
     except ImportError:  # openai < 3 uses httpx
         import httpx
 
-    from otel_openai_scopes.recorder import _REQUEST_HEADERS, _pick_headers
+    from otel_openai_scopes.headers import REQUEST_HEADERS, pick_headers
 
     h = httpx.Headers([("Authorization", "Bearer sk-x"), ("OpenAI-Project", "p1"), ("openai-project", "p2")])
-    assert _pick_headers(h, _REQUEST_HEADERS) == ["Bearer sk-x", None, None, "p1"]  # first value wins
-    assert _pick_headers({"openai-organization": "o"}, _REQUEST_HEADERS) == [None, None, "o", None]
-    assert _pick_headers(object(), _REQUEST_HEADERS) == [None, None, None, None]
+    assert pick_headers(h, REQUEST_HEADERS) == ["Bearer sk-x", None, None, "p1"]  # first value wins
+    assert pick_headers({"openai-organization": "o"}, REQUEST_HEADERS) == [None, None, "o", None]
+    assert pick_headers(object(), REQUEST_HEADERS) == [None, None, None, None]
 
 
 # --- issue 11: hardening (each of these fails on the code before it) ------------------------------
@@ -805,3 +823,110 @@ def test_finding_8_the_endpoint_cache_is_bounded_in_bytes(fake, key):
     finally:
         inst.uninstrument()
     assert growth < 6 * 1024 * 1024, f"endpoint caches hold {growth / 1e6:.1f} MB"
+
+
+# --- issue 14: organization, project and key hint on metrics; issue 15: what a copy changed -------------
+
+def _points(telemetry, name=A.METRIC_REQUESTS):
+    return [dict(p.attributes) for p in telemetry.metric_points(name)]
+
+
+def test_metrics_carry_organization_project_and_hint_as_sent(fake, key, instrumentor, telemetry):
+    fake.lose_scope(key, "api.threads.read")
+    scoped = openai.OpenAI(api_key=key, base_url=fake.base_url, organization="org-sent", project="proj_sent",
+                           max_retries=0)
+    scoped.models.list()
+    with pytest.raises(openai.AuthenticationError):
+        scoped.beta.threads.runs.list(THREAD)
+    openai.OpenAI(api_key=key, base_url=fake.base_url).models.list()  # sends neither header
+    hint = describe(key).hint
+    with_context = [p for p in _points(telemetry) if A.PROJECT in p]
+    assert len(with_context) == 2
+    assert all(p[A.ORGANIZATION] == "org-sent" and p[A.PROJECT] == "proj_sent" and p[A.KEY_HINT] == hint
+               for p in with_context)
+    (bare,) = [p for p in _points(telemetry) if A.PROJECT not in p]
+    assert A.ORGANIZATION not in bare and bare[A.KEY_HINT] == hint
+    (scope_point,) = _points(telemetry, A.METRIC_SCOPE_ERRORS)
+    assert scope_point[A.PROJECT] == "proj_sent" and scope_point[A.ORGANIZATION] == "org-sent"
+    for name in (A.METRIC_REQUESTS, A.METRIC_DURATION):
+        assert all(set(p) <= set(A.METRIC_ATTRIBUTES) for p in _points(telemetry, name))
+
+
+def test_metric_projects_are_capped_in_pairs(fake, key, telemetry):
+    inst = OpenAIScopesInstrumentor(max_metric_projects=2)
+    inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        for i in range(4):
+            openai.OpenAI(api_key=key, base_url=fake.base_url, organization=f"org-{i}",
+                          project=f"proj_{i}").models.list()
+        openai.OpenAI(api_key=key, base_url=fake.base_url, project="proj_0").models.list()  # a new pair
+        openai.OpenAI(api_key=key, base_url=fake.base_url, organization="org-1", project="proj_1").models.list()
+    finally:
+        inst.uninstrument()
+    shown = {(p.get(A.ORGANIZATION, ""), p.get(A.PROJECT, "")) for p in _points(telemetry)}
+    assert shown == {("org-0", "proj_0"), ("org-1", "proj_1"), ("_other", "_other"), ("", "_other")}
+    assert telemetry.metric_sum(A.METRIC_REQUESTS, openai__project="proj_1") == 2
+    assert len({s.attributes[A.PROJECT] for s in telemetry.spans()}) == 4  # spans keep them all
+
+
+def test_metric_hint_follows_the_fingerprint_cap_and_the_hint_setting(fake, telemetry, monkeypatch):
+    keys = [make_key(), make_key()]
+    for k in keys:
+        fake.grant(k)
+    inst = OpenAIScopesInstrumentor(max_metric_keys=1)
+    inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    try:
+        for k in keys:
+            openai.OpenAI(api_key=k, base_url=fake.base_url).models.list()
+    finally:
+        inst.uninstrument()
+    shown = {(p[A.KEY_FINGERPRINT], p[A.KEY_HINT]) for p in _points(telemetry)}
+    assert shown == {(describe(keys[0]).fingerprint, describe(keys[0]).hint),
+                     (A.FINGERPRINT_OVERFLOW, A.FINGERPRINT_OVERFLOW)}
+
+    monkeypatch.setenv("OTEL_INSTRUMENTATION_OPENAI_SCOPES_CAPTURE_KEY_HINT", "false")
+    from conftest import Telemetry
+
+    quiet = Telemetry()
+    inst = OpenAIScopesInstrumentor()
+    inst.instrument(tracer_provider=quiet.tracer_provider, meter_provider=quiet.meter_provider)
+    try:
+        openai.OpenAI(api_key=keys[0], base_url=fake.base_url).models.list()
+    finally:
+        inst.uninstrument()
+    assert all(A.KEY_HINT not in p for p in _points(quiet))
+
+
+def test_copy_changed_names_what_a_copy_was_given_different_from_its_parent(client, fake, key, telemetry):
+    other = make_key()
+    fake.grant(other)
+    copies = {
+        "timeout": client.with_options(timeout=5),
+        "key": client.with_options(api_key=other),
+        "context": client.copy(organization="org-tenant", project="proj_tenant"),
+        "url": client.with_options(base_url=f"http://localhost:{fake.port}/v1"),
+        "same key": client.with_options(api_key=key),
+    }
+    for c in copies.values():
+        c.models.list()
+    changed = {name: span.attributes.get(A.CLIENT_COPY_CHANGED, ())
+               for name, span in zip(copies, telemetry.spans())}
+    assert changed == {"timeout": (), "key": ("api_key",), "context": ("organization", "project"),
+                       "url": ("base_url",), "same key": ()}
+    spans = telemetry.spans()
+    assert all(s.attributes[A.CLIENT_PARENT_ID] == spans[0].attributes[A.CLIENT_PARENT_ID] for s in spans)
+    assert A.CLIENT_MUTATED not in spans[1].attributes  # a copy built with another key is not a mutation
+    exported = " ".join(str(dict(s.attributes)) for s in spans)
+    assert _leaked(key, exported) == [] and _leaked(other, exported) == []
+
+
+@pytest.mark.skipif(SDK_MAJOR < 2, reason="callable api_key needs openai >= 1.106")
+def test_copy_of_a_key_provider_client_keeps_its_provider(fake, instrumentor, telemetry):
+    k = make_key()
+    fake.grant(k)
+    parent = openai.OpenAI(api_key=lambda: k, base_url=fake.base_url)
+    parent.with_options(timeout=3).models.list()
+    parent.with_options(api_key=k).models.list()
+    kept, replaced = telemetry.spans()
+    assert A.CLIENT_COPY_CHANGED not in kept.attributes
+    assert replaced.attributes[A.CLIENT_COPY_CHANGED] == ("api_key",)

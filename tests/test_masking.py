@@ -197,3 +197,131 @@ def test_finding_4_a_proxy_echoing_the_key_in_headers(fake, instrumentor, teleme
     assert leaked(KEY, exported) == []
     assert span.attributes[A.SCOPE_MISSING] == ("api.model.read",)
     assert span.attributes[A.REQUEST_ID].startswith("req_")
+
+
+# --- issue 16 (2): every credential the request carried, wherever it was sent -----------------------
+# A hostile gateway on loopback that quotes the request back: its 404 quotes the URL with the query, its 401 every
+# header it was sent, and it echoes a credential header into x-request-id and openai-organization.
+
+class _Gateway:
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # quiet
+                pass
+
+            def do_GET(self):
+                if "/quote-url" in self.path:
+                    status, message, echo = 404, f"Invalid URL (GET {self.path})", ""
+                else:
+                    quoted = "; ".join(f"header {k}: {v}" for k, v in self.headers.items()
+                                       if not k.lower().startswith("x-stainless"))  # within the 512-character bound
+                    status, message = 401, f"Gateway refused the request ({quoted}). Missing scopes: api.model.read."
+                    echo = next((v for k, v in self.headers.items() if k.lower() == gateway.echo), "")
+                body = json.dumps({"error": {"message": message, "type": "gateway_error",
+                                             "code": "missing_scope"}}).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                if echo:
+                    self.send_header("x-request-id", "req_" + echo)
+                    self.send_header("openai-organization", echo)
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.echo = ""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def gateway():
+    g = _Gateway()
+    yield g
+    g.close()
+
+
+def exported_text(telemetry, records=()) -> str:
+    """Every byte the call exported: span names, attributes, status, events, metric points, log records."""
+    parts = []
+    for span in telemetry.spans():
+        parts += [span.name, json.dumps({k: str(v) for k, v in span.attributes.items()}),
+                  span.status.description or ""]
+        parts += [json.dumps({k: str(v) for k, v in ev.attributes.items()}) for ev in span.events]
+    for name in (A.METRIC_REQUESTS, A.METRIC_DURATION, A.METRIC_SCOPE_ERRORS):
+        parts += [json.dumps({k: str(v) for k, v in p.attributes.items()}) for p in telemetry.metric_points(name)]
+    parts += [r.getMessage() + json.dumps({k: str(v) for k, v in vars(r).items()}) for r in records]
+    return "\n".join(parts)
+
+
+# Token-like values: every 8 characters hold an upper-case letter, a lower-case letter and a digit, so that a
+# window found in the export is the value's and not a word of the contract (hypothesis finds "ai.key.f" otherwise).
+_TRIPLE = st.permutations([st.sampled_from(string.ascii_uppercase), st.sampled_from(string.ascii_lowercase),
+                           st.sampled_from(string.digits)]).flatmap(lambda p: st.tuples(*p)).map("".join)
+GATEWAY_VALUES = st.lists(st.tuples(_TRIPLE, st.sampled_from(["", "-", "_", "~"])), min_size=4, max_size=20).map(
+    lambda parts: "".join(t + sep for t, sep in parts).strip("-_~"))
+HEADER_NAMES = st.sampled_from(["X-Gateway-Key", "x-api-key", "X-Auth-Token", "X-Api-Secret", "gw-signature",
+                                "X-Session", "Proxy-Authorization", "X-Password", "Cookie", "x-jwt"])
+QUERY_NAMES = st.sampled_from(["key", "api_key", "token", "access_token", "sig", "signature", "secret", "auth",
+                               "password", "gw_token", "subscription-key"])
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(value=GATEWAY_VALUES, name=st.one_of(HEADER_NAMES.map(lambda n: ("header", n)),
+                                            QUERY_NAMES.map(lambda n: ("query", n))),
+       on_client=st.booleans(), quote_url=st.booleans())
+def test_no_window_of_a_gateway_credential_survives(gateway, instrumentor, telemetry, caplog, value, name, on_client,
+                                                    quote_url):
+    """A credential in a header or query parameter named like one: the gateway quotes it back in its error body
+    (404: the URL; 401: the headers), x-request-id and openai-organization; nothing exported keeps 8 characters
+    of it, on either SDK."""
+    from conftest import make_key
+
+    where, param = name
+    key = make_key()
+    telemetry.exporter.clear()
+    caplog.clear()
+    gateway.echo = param.lower() if where == "header" else ""
+    extra = {"default_headers" if where == "header" else "default_query": {param: value}}
+    c = openai.OpenAI(api_key=key, base_url=f"http://127.0.0.1:{gateway.port}/v1", max_retries=0,
+                      **(extra if on_client else {}))
+    per_call = {} if on_client else {"extra_headers" if where == "header" else "extra_query": {param: value}}
+    with pytest.raises(openai.APIStatusError):
+        if quote_url:
+            c.get("/quote-url", cast_to=object, options=per_call)
+        else:
+            c.models.list(**per_call)
+    out = exported_text(telemetry, caplog.records)
+    assert leaked(value, out) == [] and leaked(key, out) == []
+    span = telemetry.only_span()
+    assert ("Invalid URL" if quote_url else "Gateway refused") in span.status.description
+    if not quote_url:
+        assert span.attributes[A.SCOPE_MISSING] == ("api.model.read",)
+
+
+def test_a_gateway_404_quoting_the_url_and_a_401_quoting_the_gateway_key(gateway, instrumentor, telemetry):
+    token, gw_key = "gwq" + "Zt4Rm8Kp2Lx6Vn9Qb3Jd7Hs1" * 2, "gwk" + "Ub5Ew9Ty3Oa7Ni1Sc6Fg0Ml4" * 2
+    gateway.echo = "x-gateway-key"
+    c = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{gateway.port}/v1", max_retries=0,
+                      default_query={"key": token}, default_headers={"X-Gateway-Key": gw_key})
+    with pytest.raises(openai.NotFoundError):
+        c.get("/quote-url/things", cast_to=object)
+    with pytest.raises(openai.AuthenticationError):
+        c.models.list()
+    quoted_url, quoted_headers = telemetry.spans()
+    assert "Invalid URL (GET /v1/quote-url/things?key=***)" in quoted_url.status.description
+    assert "X-Gateway-Key: ***" in quoted_headers.status.description or \
+        "x-gateway-key: ***" in quoted_headers.status.description.lower()
+    assert leaked(gw_key, quoted_headers.attributes[A.REQUEST_ID] + quoted_headers.attributes[A.RESPONSE_ORGANIZATION]) \
+        == []
+    out = exported_text(telemetry)
+    assert leaked(token, out) == [] and leaked(gw_key, out) == [] and leaked(KEY, out) == []

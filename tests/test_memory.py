@@ -9,6 +9,7 @@ import os
 import openai
 
 from otel_openai_scopes import attributes as A
+from otel_openai_scopes.caches import BoundedCache
 
 from conftest import make_key
 from test_load import control, counting_pipeline, metric_total, server  # noqa: F401  (fixture)
@@ -62,7 +63,11 @@ def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
     assert rec.credentials.describe.cache_info().currsize <= 1024
     assert rec.matcher.match.cache_info().currsize <= 4096
     assert len(rec.diagnosis) <= 512
-    assert len(rec._metric_keys) <= 100
+    assert len(rec.metric_keys) <= 100
+    memos = {name: c for name, c in vars(rec).items() if isinstance(c, BoundedCache)}
+    assert {"routes", "sent", "values", "errors", "recordings"} <= set(memos)
+    for name, memo in memos.items():
+        assert len(memo) <= memo.max_entries and memo.bytes <= memo.max_bytes, name
     series = {p.attributes[A.KEY_FINGERPRINT] for rm in reader.get_metrics_data().resource_metrics
               for sm in rm.scope_metrics for m in sm.metrics if m.name == A.METRIC_REQUESTS
               for p in m.data.data_points}

@@ -14,19 +14,17 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import fleet_helpers as fh
 from conftest import make_key
 from test_leaks import leaked_pieces
 from test_report import MS, T0, call, err
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
-from otel_openai_scopes.tools import fake_server as fs
 from otel_openai_scopes.tools.otlp_file import PATH_ENV
 from otel_openai_scopes.tools.report import analyze, explanation, fleet_verdict, to_json, verdict_lines
 
@@ -148,45 +146,9 @@ print("done", role, n)
 """
 
 
-def project_scoped_fake() -> Any:
-    """The project's fake OpenAI server, where a key lacks some scopes only when its client sends a given
-    ``OpenAI-Project`` (the key holds every scope in one project and not in another)."""
-
-    class ProjectScopedFake(fs.FakeOpenAI):
-        def __init__(self) -> None:
-            super().__init__()
-            self.denied: dict[tuple[str, str], set[str]] = {}
-            self.current = threading.local()
-
-        def deny(self, key: str, project: str, scopes: Sequence[str]) -> None:
-            self.denied[(key, project)] = set(scopes)
-
-        def start(self) -> ProjectScopedFake:
-            fake = self
-
-            class Handler(fs._Handler):
-                server_state = fake
-
-                def _handle(self) -> None:
-                    fake.current.project = self.headers.get("OpenAI-Project") or ""
-                    super()._handle()
-
-            self._server = fs._QuietServer(("127.0.0.1", self._port), Handler)
-            self._server.daemon_threads = True
-            threading.Thread(target=self._server.serve_forever, name="fake-openai", daemon=True).start()
-            return self
-
-        def missing_scopes(self, key: str, grant: Any, endpoint: Any, now: float | None = None) -> list[str]:
-            missing = super().missing_scopes(key, grant, endpoint, now)
-            denied = self.denied.get((key, getattr(self.current, "project", "")), set())
-            return missing + [s for s in endpoint.scopes if s in denied and s not in missing]
-
-    return ProjectScopedFake()
-
-
 def test_one_key_two_projects_through_the_sdk_is_context_mismatch_never_scope_flapping(tmp_path):
     key = make_key()
-    fake = project_scoped_fake().start()
+    fake = fh.project_scoped_fake().start()
     try:
         fake.grant(key)
         fake.deny(key, "proj_bad", [READ, "api.threads.write"])

@@ -146,6 +146,16 @@ def test_one_hostile_line_among_good_ones_is_an_unreadable_line_with_a_reason(tm
     assert warning and "1 of 3 lines unreadable" in warning[0]
 
 
+def test_non_finite_doubles_where_the_report_reads_no_number_are_valid_otlp(tmp_path):
+    """The protobuf JSON mapping writes NaN and infinite doubles as strings (our exporter does too): a line with one
+    in an attribute the report gives no meaning is read, not counted unreadable."""
+    extra = [{"key": "app.ratio", "value": {"doubleValue": v}} for v in ("NaN", "Infinity", "-Infinity")]
+    f = tmp_path / "t.jsonl"
+    f.write_bytes(line([span(T0 + k * MS, [*attrs(), *extra]) for k in range(3)]))
+    analysis = analyze_files([f])
+    assert analysis.unreadable_lines == 0 and analysis.scope_errors == 3
+
+
 def test_an_internal_error_is_exit_2_with_one_line_never_1(tmp_path, monkeypatch):
     """Exit 1 means "scope errors found": a crash must never look like that to automation."""
     from typer.testing import CliRunner

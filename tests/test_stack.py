@@ -426,7 +426,9 @@ def test_collector_filter_passes_exactly_the_scope_errors_to_the_anomaly_exporte
 # Prometheus: the documented series and labels
 # ---------------------------------------------------------------------------------------------------
 
-DOCUMENTED_LABELS = {h.prom_label_name(a) for a in A.SCOPE_ERROR_METRIC_ATTRIBUTES} | {"job", "instance"}
+# openai.organization / openai.project are labels only when the call sent those headers (this scenario does not).
+DOCUMENTED_LABELS = {h.prom_label_name(a) for a in A.SCOPE_ERROR_METRIC_ATTRIBUTES
+                     if a not in (A.ORGANIZATION, A.PROJECT)} | {"job", "instance"}
 #: Labels the prometheus exporter / redaction processor add (documented in collector-config/README.md).
 ADDED_LABELS = {"otel_scope_name", "otel_scope_version", "otel_scope_schema_url"}
 

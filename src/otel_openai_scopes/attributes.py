@@ -103,6 +103,8 @@ METRIC_SCOPE_ERROR_SPANS: Final = METRIC_SCOPE_ERRORS + ".spans"
 SCOPE: Final = "openai.scope"
 
 # Low-cardinality attributes allowed on metrics. Never request ids or client ids (those live on spans).
+# KEY_FINGERPRINT (and KEY_HINT with it) are capped by max_metric_keys, (ORGANIZATION, PROJECT) pairs by
+# max_metric_projects, TEMPLATE of endpoints outside the scope map by max_metric_templates.
 METRIC_ATTRIBUTES: Final = (
     HTTP_METHOD,
     TEMPLATE,
@@ -111,11 +113,18 @@ METRIC_ATTRIBUTES: Final = (
     ERROR,
     OPERATION,
     KEY_FINGERPRINT,
+    KEY_HINT,
+    ORGANIZATION,
+    PROJECT,
 )
 SCOPE_ERROR_METRIC_ATTRIBUTES: Final = (*METRIC_ATTRIBUTES, SCOPE, DIAGNOSIS)
 
-# Value of KEY_FINGERPRINT on metrics once the bound of distinct keys is reached.
+# Value of KEY_FINGERPRINT (and KEY_HINT) on metrics once the bound of distinct keys is reached.
 FINGERPRINT_OVERFLOW: Final = "_other"
+# Value of KEY_FINGERPRINT on metrics of a call that sent no credential.
+NO_FINGERPRINT: Final = "none"
+# Value of ORGANIZATION and PROJECT on metrics once the bound of distinct (organization, project) pairs is reached.
+CONTEXT_OVERFLOW: Final = "_other"
 # Value of TEMPLATE on metrics once the bound of distinct templates of unknown endpoints is reached.
 TEMPLATE_OVERFLOW: Final = "_other"
 
@@ -147,6 +156,7 @@ SPAN_ATTRIBUTES: Final = (
     CLIENT_ORIGIN,
     CLIENT_ASYNC,
     CLIENT_MUTATED,
+    CLIENT_COPY_CHANGED,
     SDK_VERSION,
     DIAGNOSIS,
     DIAGNOSIS_LAST_SUCCESS_TIME,

@@ -18,10 +18,14 @@ import sys
 import threading
 import weakref
 from types import FrameType
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from . import attributes as A
+from .fingerprint import describe
 from .forking import PROCESS, after_fork_in_child
+
+if TYPE_CHECKING:
+    from .client_view import ClientView
 
 #: Attribute of a client object that holds its :class:`ClientInfo`.
 INFO_ATTRIBUTE = "_otel_openai_scopes_info"
@@ -62,26 +66,34 @@ def user_code_origin(start_depth: int = 2) -> str:
     return ""
 
 
-def _value_hash(value: Any) -> int:
-    """Cheap per-process comparison token for a credential; never exported, never reversible."""
-    try:
-        return hash(value)
-    except TypeError:
-        return id(value)
+KeyFingerprint = Callable[[Any], Optional[str]]
+
+
+def key_source(client: Any) -> Any:
+    """What a client authenticates with: its key provider when it has one (openai 2.x+ takes a callable
+    ``api_key``), else its ``api_key``. Compared by identity or equality, never kept."""
+    provider = getattr(client, "_api_key_provider", None)
+    if provider is not None:
+        return provider
+    return getattr(client, "api_key", None)
 
 
 class ClientInfo:
-    """One client object as the instrumentation knows it: identity and construction values."""
+    """One client object as the instrumentation knows it: identity and construction values.
+
+    No raw credential is kept: the key is held as its fingerprint (``key_fingerprint``, None when the key
+    is not a string), in the fingerprint scheme named by ``scheme``.
+    """
 
     __slots__ = (
         "__weakref__",
-        "auth_token",
         "base_url",
         "client_id",
+        "copy_changed",
         "generation",
         "is_async",
+        "key_fingerprint",
         "key_is_callable",
-        "key_token",
         "organization",
         "origin",
         "parent",
@@ -89,31 +101,33 @@ class ClientInfo:
         "project",
         "provider",
         "ref",
+        "scheme",
         "serial",
-        "state",
+        "view",
     )
 
-    def __init__(self, serial: int, is_async: bool, provider: str, origin: str = "", key: Any = None,
+    def __init__(self, serial: int, is_async: bool, provider: str, origin: str = "", key_fingerprint: str | None = None,
                  key_is_callable: bool = False, organization: Any = None, project: Any = None,
-                 base_url: Any = None) -> None:
+                 base_url: Any = None, scheme: str = "") -> None:
         self.serial = serial
         self.generation = PROCESS.generation
         self.client_id = f"{PROCESS.tag}-{serial}"
         self.parent: ClientInfo | None = None
         self.parent_id = ""
+        #: Which of api_key, organization, project, base_url a copy was given different from its parent.
+        self.copy_changed: tuple[str, ...] = ()
         self.is_async = is_async
         self.provider = provider
         self.origin = origin
         self.key_is_callable = key_is_callable
-        self.key_token = _value_hash(key)
-        # What the SDK sends for this key (``Bearer <key>``), hashed: compared with each attempt's header.
-        self.auth_token = _value_hash("Bearer " + key) if isinstance(key, str) else 0
+        self.key_fingerprint = key_fingerprint
+        self.scheme = scheme
         self.organization = organization
         self.project = project
         self.base_url = base_url
         self.ref: Callable[[], Any] | None = None
-        #: Per-client state of the recorder (attributes cached for this client); None until first used.
-        self.state: Any = None
+        #: What every span of this client carries (:mod:`.client_view`); None until first used.
+        self.view: ClientView | None = None
 
     def renew_if_forked(self) -> None:
         """In a forked child, the first use renames the client into the child's process tag."""
@@ -123,41 +137,63 @@ class ClientInfo:
             if self.parent is not None:
                 self.parent.renew_if_forked()
                 self.parent_id = self.parent.client_id
-            self.state = None
+            self.view = None
 
-    def set_parent(self, parent: ClientInfo) -> None:
+    def set_parent(self, parent: ClientInfo, copy_changed: tuple[str, ...] = ()) -> None:
         self.parent = parent
         self.parent_id = parent.client_id
-        self.state = None
+        self.copy_changed = copy_changed
+        self.view = None
 
-    def mutated_fields(self, client: Any, auth: str | None = None, api_key_header: str | None = None) -> list[str]:
-        """Which of api_key, organization, project, base_url differ now from construction.
+    def rebase_key(self, client: Any, fingerprint_of: KeyFingerprint, scheme: str) -> None:
+        """Take the client's key as it is now as its construction key, in fingerprint scheme ``scheme`` (an
+        instrumentation with another fingerprint secret meets a client described by an earlier one)."""
+        self.key_fingerprint = fingerprint_of(getattr(client, "api_key", None))
+        self.scheme = scheme
 
-        Called when an attempt is sent: ``auth`` / ``api_key_header`` are the credential headers as sent
-        (the key is judged from them when given, else from the client's attribute).
-        """
-        # Identity first: an unchanged client returns the very objects it was built with, and comparing
-        # two httpx URL objects with == costs more than the rest of this check together.
-        changed = []
-        if not self.key_is_callable:
-            if self.auth_token and auth is not None:
-                if _value_hash(auth) != self.auth_token:
-                    changed.append("api_key")
-            elif self.auth_token and api_key_header is not None:  # Azure: the key in an api-key header
-                if _value_hash(api_key_header) != self.key_token:
-                    changed.append("api_key")
-            elif _value_hash(getattr(client, "api_key", None)) != self.key_token:
+
+def mutated_fields(info: ClientInfo, client: Any, sent_fingerprint: str | None,
+                   fingerprint_of: KeyFingerprint) -> list[str]:
+    """Which of api_key, organization, project, base_url differ now from construction (pure).
+
+    ``sent_fingerprint`` is the fingerprint of the credential header the attempt carried (None when it
+    carried none, or no attempt was seen): the key is judged from it when the client was built with a
+    string key, else from the client's attribute.
+    """
+    # Identity first: an unchanged client returns the very objects it was built with, and comparing
+    # two httpx URL objects with == costs more than the rest of this check together.
+    changed = []
+    if not info.key_is_callable:
+        built = info.key_fingerprint
+        if built is not None and sent_fingerprint is not None:
+            if sent_fingerprint != built:
                 changed.append("api_key")
-        org = getattr(client, "organization", None)
-        if org is not self.organization and org != self.organization:
-            changed.append("organization")
-        project = getattr(client, "project", None)
-        if project is not self.project and project != self.project:
-            changed.append("project")
-        base_url = getattr(client, "base_url", None)
-        if base_url is not self.base_url and base_url != self.base_url:
-            changed.append("base_url")
-        return changed
+        elif fingerprint_of(getattr(client, "api_key", None)) != built:
+            changed.append("api_key")
+    org = getattr(client, "organization", None)
+    if org is not info.organization and org != info.organization:
+        changed.append("organization")
+    project = getattr(client, "project", None)
+    if project is not info.project and project != info.project:
+        changed.append("project")
+    base_url = getattr(client, "base_url", None)
+    if base_url is not info.base_url and base_url != info.base_url:
+        changed.append("base_url")
+    return changed
+
+
+def copy_changes(child: Any, parent: Any) -> tuple[str, ...]:
+    """Which of api_key, organization, project, base_url a ``copy()``/``with_options()`` client holds
+    different from its parent, judged at copy time (pure; compares the live values, keeps none)."""
+    changed = []
+    child_key, parent_key = key_source(child), key_source(parent)
+    if child_key is not parent_key and child_key != parent_key:
+        changed.append("api_key")
+    for name in ("organization", "project", "base_url"):
+        a, b = getattr(child, name, None), getattr(parent, name, None)
+        if a is not b and a != b:
+            changed.append(name)
+    return tuple(changed)
 
 
 _registries: weakref.WeakSet[ClientRegistry] = weakref.WeakSet()
@@ -170,9 +206,13 @@ class ClientRegistry:
     cannot carry an attribute, weak and bounded by ``max_clients``.
     """
 
-    def __init__(self, max_clients: int = 10_000, capture_origin: bool = True) -> None:
+    def __init__(self, max_clients: int = 10_000, capture_origin: bool = True,
+                 fingerprint_of: KeyFingerprint | None = None, scheme: str = "") -> None:
         self.max_clients = max(1, int(max_clients))
         self.capture_origin = capture_origin
+        #: Key -> its fingerprint in this instrumentation's scheme (None for a key that is not a string).
+        self.fingerprint_of: KeyFingerprint = fingerprint_of or _plain_fingerprint
+        self.scheme = scheme
         self._by_id: dict[int, ClientInfo] = {}
         self._lock = threading.Lock()
         self.evicted = 0
@@ -222,11 +262,12 @@ class ClientRegistry:
             is_async=name.startswith("Async"),
             provider=A.PROVIDER_AZURE if "Azure" in name else A.PROVIDER_OPENAI,
             origin=origin,
-            key=key,
+            key_fingerprint=None if key_is_callable else self.fingerprint_of(key),
             key_is_callable=key_is_callable,
             organization=getattr(client, "organization", None),
             project=getattr(client, "project", None),
             base_url=getattr(client, "base_url", None),
+            scheme=self.scheme,
         )
         try:
             info.ref = weakref.ref(client)
@@ -255,6 +296,11 @@ class ClientRegistry:
 
 
 _serials = itertools.count(1)
+
+
+def _plain_fingerprint(key: Any) -> str | None:
+    """The default scheme: the plain (no secret) fingerprint of a string key."""
+    return describe(key).fingerprint if isinstance(key, str) else None
 
 
 def _after_fork() -> None:

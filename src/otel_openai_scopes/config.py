@@ -42,6 +42,8 @@ class Settings:
     max_metric_keys: int = 100
     #: Distinct templates of endpoints outside the scope map allowed on metrics before the overflow value.
     max_metric_templates: int = 200
+    #: Distinct (organization, project) pairs allowed on metrics before the overflow value (for both).
+    max_metric_projects: int = 100
     #: Client objects tracked at once (oldest forgotten past this; dropped clients free theirs).
     max_clients: int = 10_000
     #: Seconds of history the diagnosis looks back over.

@@ -31,6 +31,7 @@ from .package import _instruments
 from .recorder import CallState, Recorder
 from .safety import report_internal_error
 from .scope_map import build_matcher
+from .steps import DEFAULT_STEPS, Steps
 from .streams import AsyncStreamProxy, SyncStreamProxy
 from .version import __version__
 
@@ -50,7 +51,8 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     ``OpenAIScopesInstrumentor().instrument(tracer_provider=..., meter_provider=..., **settings)``;
     settings (see :class:`~otel_openai_scopes.config.Settings`) may also be given to the constructor
     or as ``OTEL_INSTRUMENTATION_OPENAI_SCOPES_*`` environment variables. ``scope_map`` may be a file
-    path or a mapping ``{"GET /v1/things/{id}": ["things.read"]}``.
+    path or a mapping ``{"GET /v1/things/{id}": ["things.read"]}``. ``steps`` (a :class:`~.steps.Steps`)
+    replaces the recorder's steps: for benchmarks and fault tests, not applications.
     """
 
     def __init__(self, **settings: Any) -> None:
@@ -79,6 +81,9 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if name in ("tracer_provider", "meter_provider"):
                 continue
             overrides[name] = kwargs[name]
+        steps = overrides.pop("steps", None)
+        if not isinstance(steps, Steps):
+            steps = DEFAULT_STEPS
         if not isinstance(overrides.get("scope_map"), (str, type(None))):
             scope_map_override = overrides.pop("scope_map")
         settings = Settings.load(overrides)
@@ -86,24 +91,15 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"), schema_url=SCHEMA_URL)
         meter = get_meter(__name__, __version__, kwargs.get("meter_provider"), schema_url=SCHEMA_URL)
         sdk_version = getattr(openai, "__version__", "") or getattr(getattr(openai, "version", None), "VERSION", "")
-        self.recorder = recorder = Recorder(tracer, meter, settings, matcher, sdk_version)
+        self.recorder = recorder = Recorder(tracer, meter, settings, matcher, sdk_version, steps)
         self._patched = []
         self._stream_types = (Stream, AsyncStream)
 
         self._wrap(_base_client, "SyncAPIClient", "request", self._make_sync_request(recorder))
         self._wrap(_base_client, "AsyncAPIClient", "request", self._make_async_request(recorder))
 
-        if hasattr(_base_client.SyncAPIClient, "_send_request"):
-            self._wrap(_base_client, "SyncAPIClient", "_send_request", self._make_sync_send(recorder, by="client"))
-            self._wrap(_base_client, "AsyncAPIClient", "_send_request", self._make_async_send(recorder, by="client"))
-        else:
-            for module_name in ("httpx", "httpx2"):
-                try:
-                    mod = importlib.import_module(module_name)
-                except ImportError:
-                    continue
-                self._wrap(mod, "Client", "send", self._make_sync_send(recorder, by="http"))
-                self._wrap(mod, "AsyncClient", "send", self._make_async_send(recorder, by="http"))
+        if steps.attempt_hook:
+            self._wrap_attempts(_base_client, recorder)
 
         init_wrapper = self._make_init(recorder)
         copy_wrapper = self._make_copy(recorder)
@@ -121,6 +117,20 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             for attr in ("copy", "with_options"):
                 if attr in vars(cls):
                     self._wrap(module, cls_name, attr, copy_wrapper)
+
+    def _wrap_attempts(self, _base_client: Any, recorder: Recorder) -> None:
+        """The per-attempt hook: ``_send_request`` where the SDK has it, else ``send`` of its HTTP clients."""
+        if hasattr(_base_client.SyncAPIClient, "_send_request"):
+            self._wrap(_base_client, "SyncAPIClient", "_send_request", self._make_sync_send(recorder, by="client"))
+            self._wrap(_base_client, "AsyncAPIClient", "_send_request", self._make_async_send(recorder, by="client"))
+            return
+        for module_name in ("httpx", "httpx2"):
+            try:
+                mod = importlib.import_module(module_name)
+            except ImportError:
+                continue
+            self._wrap(mod, "Client", "send", self._make_sync_send(recorder, by="http"))
+            self._wrap(mod, "AsyncClient", "send", self._make_async_send(recorder, by="http"))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for owner, attr in reversed(self._patched):
@@ -144,9 +154,10 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     # -- wrappers ------------------------------------------------------------------------------------
     def _make_sync_request(self, recorder: Recorder) -> Callable[..., Any]:
         stream_types = self._stream_types
+        finish = recorder.finish
 
         def request_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            if not (recorder._live or recorder.live()):
+            if not (recorder.listening or recorder.live()):
                 return wrapped(*args, **kwargs)
             try:
                 state = recorder.start(instance, args[1] if len(args) > 1 else kwargs["options"])
@@ -160,25 +171,26 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             except BaseException as exc:
                 _CURRENT.reset(var_token)
                 detach(token)
-                recorder.finish(state, exc=exc)
+                finish(state, exc=exc)
                 raise
             _CURRENT.reset(var_token)
             detach(token)
             if isinstance(result, stream_types):
                 try:
-                    return SyncStreamProxy(result, state)
+                    return SyncStreamProxy(result, state, finish)
                 except Exception as exc:  # noqa: BLE001
                     report_internal_error("request.stream", exc)
-            recorder.finish(state)
+            finish(state)
             return result
 
         return request_wrapper
 
     def _make_async_request(self, recorder: Recorder) -> Callable[..., Any]:
         stream_types = self._stream_types
+        finish = recorder.finish
 
         async def request_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            if not (recorder._live or recorder.live()):
+            if not (recorder.listening or recorder.live()):
                 return await wrapped(*args, **kwargs)
             try:
                 state = recorder.start(instance, args[1] if len(args) > 1 else kwargs["options"])
@@ -192,16 +204,16 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             except BaseException as exc:
                 _CURRENT.reset(var_token)
                 detach(token)
-                recorder.finish(state, exc=exc)
+                finish(state, exc=exc)
                 raise
             _CURRENT.reset(var_token)
             detach(token)
             if isinstance(result, stream_types):
                 try:
-                    return AsyncStreamProxy(result, state)
+                    return AsyncStreamProxy(result, state, finish)
                 except Exception as exc:  # noqa: BLE001
                     report_internal_error("request.stream", exc)
-            recorder.finish(state)
+            finish(state)
             return result
 
         return request_wrapper
@@ -254,7 +266,7 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         def init_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
             wrapped(*args, **kwargs)
             try:
-                if recorder.registry.get(instance) is None:
+                if recorder.client_info(instance) is None:
                     recorder.register_client(instance)
             except Exception as exc:  # noqa: BLE001
                 report_internal_error("client.init", exc)

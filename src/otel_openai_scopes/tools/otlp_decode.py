@@ -12,12 +12,13 @@ from typing import Annotated, Any, Optional, Union
 import msgspec
 
 # ---- the OTLP/JSON shape, as far as the report reads it (unknown fields are skipped by the decoder) ----
-# Decoded in non-strict mode (numbers may come as strings, as OTLP/JSON writes 64-bit integers) but checked:
-# a field of the wrong type, a number out of range (a time past 2262, an infinite or NaN double), an array nested
-# in an array attribute or values nested past the decoder's depth make the line unreadable, counted with a reason.
+# Decoded in non-strict mode (numbers may come as strings, as OTLP/JSON writes 64-bit integers, and doubles as
+# "NaN"/"Infinity"/"-Infinity", as the protobuf JSON mapping writes them) but checked: a field of the wrong type, a
+# number out of range (a time past 2262 or negative, an integer past 64 bits, a number literal past a double), an
+# array nested in an array attribute or values nested past the decoder's depth make the line unreadable, counted
+# with a reason. What a value means to its reader (a NaN status code) is the reader's check (SpanReader's ``check``).
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 TimeNs = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-Finite = Annotated[float, msgspec.Meta(ge=-1.7976931348623157e308, le=1.7976931348623157e308)]
 
 
 class _Scalar(msgspec.Struct, gc=False, forbid_unknown_fields=True):
@@ -26,7 +27,7 @@ class _Scalar(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     stringValue: Optional[str] = None
     boolValue: Optional[bool] = None
     intValue: Optional[Int64] = None
-    doubleValue: Optional[Finite] = None
+    doubleValue: Optional[float] = None
     bytesValue: Optional[str] = None
 
 
@@ -38,7 +39,7 @@ class _AnyValue(msgspec.Struct, gc=False):
     stringValue: Optional[str] = None
     boolValue: Optional[bool] = None
     intValue: Optional[Int64] = None
-    doubleValue: Optional[Finite] = None
+    doubleValue: Optional[float] = None
     arrayValue: Optional[_ArrayValue] = None
 
 

@@ -14,7 +14,7 @@ import gzip
 import io
 import os
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Union
@@ -128,12 +128,16 @@ class SpanReader:
     """Streams :class:`SpanRecord` from files, counting what it read and what it could not.
 
     ``keys`` limits the span attributes kept (the report reads a dozen of the thirty); ``None`` keeps all.
+    ``check`` sees each span's kept attributes and raises ``ValueError`` for a value its reader cannot take (the
+    line is then unreadable, as for a field of the wrong type).
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike[str]], keys: frozenset[str] | None = None,
-                 byte_range: tuple[int, int] | None = None) -> None:
+                 byte_range: tuple[int, int] | None = None,
+                 check: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.paths = [Path(p) for p in paths]
         self.keys = keys
+        self.check = check
         #: read only bytes [start, end) of the (single, plain) file: one worker's share (:func:`split_points`)
         self.byte_range = byte_range
         self.files: list[FileStats] = []
@@ -196,7 +200,7 @@ class SpanReader:
     def _records(self, doc: Document, resources: dict[bytes, tuple[dict[str, Any], str]],
                  source: str) -> list[SpanRecord]:
         """One line's spans, converted whole: a bad field makes the line unreadable, never half-read."""
-        keys = self.keys
+        keys, check = self.keys, self.check
         out: list[SpanRecord] = []
         for rs in doc.resourceSpans or ():
             raw_resource = msgspec.json.encode(rs.resource.attributes)
@@ -209,9 +213,11 @@ class SpanReader:
             resource, process = known
             for ss in rs.scopeSpans:
                 for sp in ss.spans:
-                    out.append(SpanRecord(sp.name, sp.startTimeUnixNano, sp.endTimeUnixNano,
-                                          flat_attributes(sp.attributes, keys), resource, source, process,
-                                          sp.attributes if keys is not None else None))
+                    attributes = flat_attributes(sp.attributes, keys)
+                    if check is not None:
+                        check(attributes)
+                    out.append(SpanRecord(sp.name, sp.startTimeUnixNano, sp.endTimeUnixNano, attributes, resource,
+                                          source, process, sp.attributes if keys is not None else None))
         return out
 
     def warnings(self) -> list[str]:

@@ -9,6 +9,7 @@ fields, verdicts) must have the shape of one.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -97,9 +98,17 @@ def endpoint(name: str) -> tuple[str, str]:
     return method, template
 
 
+def check(attributes: dict[str, Any]) -> None:
+    """Raise ``ValueError`` for a value the report reads that no instrumentation writes: a NaN or infinite status
+    code (valid OTLP for a double, malformed for a status); the line is then unreadable."""
+    code = attributes.get(A.HTTP_STATUS)
+    if type(code) is float and not math.isfinite(code):
+        raise ValueError(f"{A.HTTP_STATUS} {code}")
+
+
 def reader(paths: Sequence[str | Path], byte_range: tuple[int, int] | None = None) -> SpanReader:
     """A streaming reader of the files (or of one byte range of one plain file) keeping what the report reads."""
-    return SpanReader(paths, READ_ATTRIBUTES, byte_range=byte_range)
+    return SpanReader(paths, READ_ATTRIBUTES, byte_range=byte_range, check=check)
 
 
 def merge_files(files: list[FileStats]) -> list[FileStats]:
