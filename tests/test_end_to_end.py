@@ -12,13 +12,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from conftest import make_key
+from test_leaks import leaked_pieces
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.tools.demo import MAIN_KEY, TENANT_KEY
 from otel_openai_scopes.tools.otlp_json import attributes_of
-
-from conftest import make_key
-from test_leaks import leaked_pieces
 
 BIN = Path(sys.executable).parent
 
@@ -146,7 +145,7 @@ def demo_run(tmp_path_factory):
 
 
 def test_demo_prints_a_diagnosis_a_newcomer_understands(demo_run):
-    proc, out_dir, _ = demo_run
+    proc, _, _ = demo_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout
     assert "scope_flapping" in text and "platform-side" in text
@@ -208,7 +207,7 @@ def test_report_on_the_demo_output(demo_run):
 
 def test_report_across_processes(demo_run, tmp_path):
     """Two copies of one process's telemetry under different service instances: every process failed at once."""
-    proc, out_dir, _ = demo_run
+    _, out_dir, _ = demo_run
     lines = (out_dir / "t.jsonl").read_text().splitlines()
     for n in ("a", "b"):
         with open(tmp_path / f"{n}.jsonl", "w") as f:
@@ -236,7 +235,7 @@ def test_report_verdicts_stay_whole_when_piped_whatever_the_paths(demo_run, pref
 
     from otel_openai_scopes.tools.report import analyze_files, render_terminal, verdict_lines
 
-    proc, out_dir, _ = demo_run
+    _, out_dir, _ = demo_run
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=GAP)
     for w in analysis.windows:
         for c in w.clients.values():
@@ -258,10 +257,10 @@ def test_report_prints_telemetry_text_verbatim_never_as_markup(demo_run):
 
     from otel_openai_scopes.tools.report import analyze_files, render_terminal
 
-    proc, out_dir, _ = demo_run
+    _, out_dir, _ = demo_run
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=GAP)
     w = analysis.windows[-1]
-    w.scopes = w.scopes + ("api.[bold]odd[/bold]",)
+    w.scopes = (*w.scopes, "api.[bold]odd[/bold]")
     for c in w.clients.values():
         c.origin = "/srv/[red]app[/red]/main.py:3"
     buf = io.StringIO()

@@ -6,13 +6,12 @@ import asyncio
 
 import openai
 import pytest
+from conftest import make_key
+from sdk_compat import SDK_MAJOR, require, vector_stores
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import describe
-from sdk_compat import SDK_MAJOR, require, vector_stores
-
-from conftest import make_key
 
 THREAD = "thread_abc123"
 MSG = [{"role": "user", "content": "hi"}]

@@ -16,6 +16,7 @@ import sys
 
 import openai
 import pytest
+from conftest import make_key
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -24,8 +25,6 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProces
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes.fingerprint import key_prefix
 from otel_openai_scopes.tools.otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
-
-from conftest import make_key
 
 WINDOW = 8
 
@@ -71,7 +70,7 @@ def _scenarios(fake, keys):
     c.copy(api_key=svc).models.list()
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(api_key=short, base_url=fake.base_url, max_retries=0).models.list()
-    with pytest.raises(Exception):  # httpx refuses a non-ASCII header value before sending
+    with pytest.raises(UnicodeEncodeError):  # httpx refuses a non-ASCII header value before sending
         openai.OpenAI(api_key=odd, base_url=fake.base_url, max_retries=0).models.list()
     c.api_key = swapped  # the corrupted-client case
     with pytest.raises(openai.AuthenticationError):

@@ -15,6 +15,7 @@ from collections import Counter
 
 import openai
 import pytest
+from conftest import make_key
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
@@ -22,8 +23,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, Sp
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
-
-from conftest import make_key
 
 THREADS = int(os.environ.get("LOAD_THREADS", 16))
 CALLS = int(os.environ.get("LOAD_CALLS", 2000))
@@ -153,7 +152,7 @@ def test_threads(setup):
 
 
 def test_asyncio_tasks(setup):
-    base_url, key, exporter, tp, reader, inst = setup
+    base_url, key, exporter, tp, reader, _ = setup
     control(base_url, "lose_scope", {"key": key, "scope": "api.threads.read", "probability": 0.3})
     tracer = tp.get_tracer("load-test")
 

@@ -321,7 +321,7 @@ def test_a_gateway_404_quoting_the_url_and_a_401_quoting_the_gateway_key(gateway
     assert "Invalid URL (GET /v1/quote-url/things?key=***)" in quoted_url.status.description
     assert "X-Gateway-Key: ***" in quoted_headers.status.description or \
         "x-gateway-key: ***" in quoted_headers.status.description.lower()
-    assert leaked(gw_key, quoted_headers.attributes[A.REQUEST_ID] + quoted_headers.attributes[A.RESPONSE_ORGANIZATION]) \
-        == []
+    ids = quoted_headers.attributes[A.REQUEST_ID] + quoted_headers.attributes[A.RESPONSE_ORGANIZATION]
+    assert leaked(gw_key, ids) == []
     out = exported_text(telemetry)
     assert leaked(token, out) == [] and leaked(gw_key, out) == [] and leaked(KEY, out) == []

@@ -7,12 +7,11 @@ import gc
 import os
 
 import openai
+from conftest import make_key
+from test_load import control, counting_pipeline, metric_total, server  # noqa: F401  (fixture)
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.caches import BoundedCache
-
-from conftest import make_key
-from test_load import control, counting_pipeline, metric_total, server  # noqa: F401  (fixture)
 
 CLIENTS = int(os.environ.get("MEMORY_CLIENTS", 100_000))
 KEYS = int(os.environ.get("MEMORY_KEYS", 10_000))
@@ -30,7 +29,7 @@ def rss_mb() -> float:
 def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
     control(server, "reset", {})
     control(server, "accept_any_key", {"enabled": True})
-    exporter, tp, reader, inst = counting_pipeline(max_clients=1000, max_metric_keys=100,
+    exporter, _, reader, inst = counting_pipeline(max_clients=1000, max_metric_keys=100,
                                                    diagnosis_max_entries=512)
     rec = inst.recorder
     http = openai.DefaultHttpxClient()  # one connection pool, as an app that builds a client per request would

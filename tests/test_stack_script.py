@@ -169,7 +169,8 @@ def test_an_app_pointed_at_the_printed_endpoint_as_printed_reaches_jaeger_and_pr
     assert "handshake" not in out.stderr.lower() and "Failed to export" not in out.stderr, out.stderr
     jaeger = ep["JAEGER_URL"] + "/api/traces?" + urllib.parse.urlencode(
         {"service": "own-app", "tags": json.dumps({"openai.scope_error": "true"}), "limit": "100"})
-    stack.wait_until(lambda: json.loads(stack.http_get(jaeger))["data"], timeout=60, what="the app's scope error in Jaeger")
+    stack.wait_until(lambda: json.loads(stack.http_get(jaeger))["data"], timeout=60,
+                     what="the app's scope error in Jaeger")
     query = ep["PROMETHEUS_URL"] + "/api/v1/query?" + urllib.parse.urlencode(
         {"query": f'openai_client_scope_errors_total{{job="own-app",openai_key_fingerprint="{fingerprint(key)}"}}'})
     stack.wait_until(lambda: json.loads(stack.http_get(query))["data"]["result"], timeout=60,

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import make_key
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.caches import Cap
 from otel_openai_scopes.fingerprint import CredentialCache, describe
 from otel_openai_scopes.headers import query_credentials
 from otel_openai_scopes.sent_credential import Describers, describe_sent, read_sent
-
-from conftest import make_key
 
 
 def _describers(hint=True, keys=100, contexts=100):
