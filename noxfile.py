@@ -7,8 +7,8 @@
 ``bash scripts/test.sh`` installs nox and runs the default sessions: ``prepare`` (Debian's prometheus,
 alertmanager and chromium when missing; the Collector and Jaeger built into the cache outside the repo, instant
 once built), ``lint`` (ruff on every Python file, mypy --strict on src/), ``tests-3.13`` and ``tests-3.9``.
-``bash scripts/test.sh --quick`` runs ``quick``: the unit and integration tiers on the newest lane.
-Arguments after ``--`` go to pytest (``nox -s tests-3.9 -- -m cli -x``).
+``bash scripts/test.sh --quick`` runs ``quick-3.13``: the quick tier (unit and integration, not slow) on the newest
+lane; ``-s quick-3.9`` on the old one. Arguments after ``--`` go to pytest (``nox -s tests-3.9 -- -m cli -x``).
 
 The lanes keep the same directories a developer uses (``.venv/bin/python -m pytest ...``): nox runs the commands,
 the lanes are made here (``python -m venv`` + pip) and reinstalled only when pyproject.toml or a lane's pins
@@ -38,9 +38,8 @@ LANES = {
     "3.13": (".venv", ["--upgrade", "openai"]),
     "3.9": (".venv-old", ["openai==1.35.7", "httpx<0.28"]),
 }
-#: tests of behaviour that does not depend on the openai SDK's version (real-stack scenarios fed by hand-made
-#: OTLP, config checks, the stack harness): run on the newest lane only (README "Tests")
-ONE_LANE = "not one_lane"
+#: the quick tier (tests/support/tiers.py): unit and integration, without the tests that take seconds each
+QUICK = "(unit or integration) and not slow"
 
 
 def _version_of(python: str) -> str | None:
@@ -122,23 +121,18 @@ def lint(session: nox.Session) -> None:
     session.run(python, "-m", "mypy", "--strict", "src", external=True)
 
 
-def _lane_session(version: str) -> None:
+def _lane_sessions(version: str) -> None:
     @nox.session(name=f"tests-{version}")
     def tests(session: nox.Session) -> None:
-        python = lane(session, version)
-        if version == "3.13":
-            pytest(session, python)
-        else:
-            pytest(session, python, "-m", ONE_LANE)
+        pytest(session, lane(session, version))
+
+    @nox.session(name=f"quick-{version}")
+    def quick(session: nox.Session) -> None:
+        pytest(session, lane(session, version), "-m", QUICK)
 
     tests.__doc__ = f"Every tier on Python {version} ({LANES[version][0]})."
+    quick.__doc__ = f"The quick tier on Python {version}: {QUICK}."
 
 
 for _version in LANES:
-    _lane_session(_version)
-
-
-@nox.session
-def quick(session: nox.Session) -> None:
-    """The unit and integration tiers on the newest lane: a couple of minutes on an idle machine."""
-    pytest(session, lane(session, "3.13"), "-m", "unit or integration")
+    _lane_sessions(_version)

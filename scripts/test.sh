@@ -4,7 +4,7 @@
 # makes sure nox is there (in .nox/runner, with any Python >= 3.10 of this machine) and runs it.
 #
 #   bash scripts/test.sh                 prepare, lint, tests-3.13, tests-3.9 (extra arguments go to pytest)
-#   bash scripts/test.sh --quick         the unit and integration tiers on the newest lane (a couple of minutes)
+#   bash scripts/test.sh --quick         the quick tier (unit and integration, not slow) on the newest lane
 #   bash scripts/test.sh --venvs         (re)make .venv and .venv-old only
 #   bash scripts/test.sh -s NAME ...     any nox arguments (`-l` lists the sessions)
 # Starts no service itself and stops nothing it did not start.
@@ -26,7 +26,7 @@ if ! "$runner/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.ve
 fi
 nox=("$runner/bin/python" -m nox --non-interactive)
 case "${1:-}" in
-  --quick) shift; exec "${nox[@]}" -s quick -- "$@" ;;
+  --quick) shift; exec "${nox[@]}" -s quick-3.13 -- "$@" ;;
   --venvs) exec "${nox[@]}" -s venvs ;;
   -s|-l|--list|--session|-k|-t) exec "${nox[@]}" "$@" ;;
   *) exec "${nox[@]}" -- "$@" ;;

@@ -4,14 +4,13 @@ and the instrumentation switched on for one test at a time. Helpers live in test
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
 from tests.support.keys import make_key
 from tests.support.telemetry import Telemetry
-from tests.support.tiers import TIERS, tier_of
+from tests.support.tiers import TIERS, is_slow, tier_of
 
 # Hermetic runs: tests read the CLI's output through pipes and configure telemetry themselves, so nothing
 # in the caller's environment may switch rich into terminal mode (colours, 80-column wraps), point the SDK
@@ -72,18 +71,26 @@ def async_client(fake, key, instrumentor):
     return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=2)
 
 
-# ---- tiers: a marker per tests/ folder (tests/support/tiers.py), and the time each took ----------------------------
+# ---- tiers: a marker on every test (tests/support/tiers.py), and the time each tier took ----------------------------
 
+_TIER_OF: dict[str, str] = {}
 _TIER_SECONDS: dict[str, float] = {}
 
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        item.add_marker(getattr(pytest.mark, tier_of(item.path)))
+        stem, name = item.path.stem, getattr(item, "originalname", item.name)
+        own = [m.name for m in item.iter_markers() if m.name in TIERS]
+        tier = own[0] if own else tier_of(stem, name)
+        if not own:
+            item.add_marker(getattr(pytest.mark, tier))
+        if is_slow(stem, name):
+            item.add_marker(pytest.mark.slow)
+        _TIER_OF[item.nodeid] = tier
 
 
 def pytest_runtest_logreport(report):
-    tier = tier_of(Path(report.fspath)) if report.fspath else "other"
+    tier = _TIER_OF.get(report.nodeid, "other")
     _TIER_SECONDS[tier] = _TIER_SECONDS.get(tier, 0.0) + report.duration
 
 

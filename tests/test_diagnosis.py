@@ -8,12 +8,12 @@ import threading
 
 import openai
 import pytest
-from conftest import make_key
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.clients import ClientRegistry
 from otel_openai_scopes.diagnosis import Diagnosis
+from tests.support.keys import make_key
 
 THREAD = "thread_1"
 READ = "api.threads.read"

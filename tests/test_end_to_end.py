@@ -7,43 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
-from conftest import make_key
-from test_leaks import leaked_pieces
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.tools.demo import MAIN_KEY, TENANT_KEY
-from otel_openai_scopes.tools.otlp_json import attributes_of
-
-BIN = Path(sys.executable).parent
-
-APP = """
-import openai, os
-c = openai.OpenAI(base_url=os.environ["FAKE_BASE_URL"], max_retries=0)
-c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
-try:
-    c.beta.threads.runs.list("thread_1")
-except openai.AuthenticationError as e:
-    print("got", e.status_code)
-"""
-
-
-def _console_spans(stdout: str) -> list[dict]:
-    """ConsoleSpanExporter prints one pretty JSON object per span."""
-    spans, depth, buf = [], 0, []
-    for line in stdout.splitlines():
-        if not buf and not line.startswith("{"):
-            continue
-        buf.append(line)
-        depth += line.count("{") - line.count("}")
-        if depth == 0:
-            spans.append(json.loads("\n".join(buf)))
-            buf = []
-    return spans
+from tests.support.apps import APP, BIN, console_spans
+from tests.support.keys import leaked_pieces, make_key
+from tests.support.receiver import OtlpReceiver
 
 
 def test_opentelemetry_instrument_enables_it_with_no_code_change(fake, tmp_path):
@@ -58,7 +29,7 @@ def test_opentelemetry_instrument_enables_it_with_no_code_change(fake, tmp_path)
                          text=True, env=env, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "got 401" in out.stdout
-    ours = [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
+    ours = [s for s in console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
     assert [s["name"] for s in ours] == ["POST /v1/chat/completions", "GET /v1/threads/{thread_id}/runs"]
     ok, err = ours
     assert ok["kind"] == "SpanKind.CLIENT" and ok["attributes"][A.HTTP_STATUS] == 200
@@ -79,47 +50,7 @@ def test_disabling_by_entry_point_name(fake, tmp_path):
     out = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, str(app)], capture_output=True,
                          text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert not [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
-
-
-class _Receiver(ThreadingHTTPServer):
-    """A minimal OTLP/HTTP protobuf receiver on loopback."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict] = []
-        self.metric_names: set[str] = set()
-        self.raw = bytearray()
-        receiver = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                from google.protobuf.json_format import MessageToDict
-                from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-                from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.raw.extend(body)
-                if self.path == "/v1/traces":
-                    req = MessageToDict(ExportTraceServiceRequest.FromString(body))
-                    for rs in req.get("resourceSpans", []):
-                        for ss in rs.get("scopeSpans", []):
-                            for sp in ss.get("spans", []):
-                                receiver.spans.append({"name": sp["name"],
-                                                       "attributes": attributes_of(sp.get("attributes"))})
-                elif self.path == "/v1/metrics":
-                    req = MessageToDict(ExportMetricsServiceRequest.FromString(body))
-                    for rm in req.get("resourceMetrics", []):
-                        for sm in rm.get("scopeMetrics", []):
-                            receiver.metric_names.update(m["name"] for m in sm.get("metrics", []))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), H)
+    assert not [s for s in console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
 
 
 # Windows are per key and scope set, and the main key fails only in the platform phase: a gap wider than the demo's
@@ -131,16 +62,13 @@ GAP = 3.0
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """The README's main command, in a subprocess, exporting OTLP/HTTP to a local receiver."""
-    receiver = _Receiver()
-    t = threading.Thread(target=receiver.serve_forever, daemon=True)
-    t.start()
     out_dir = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_address[1]}",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
-    proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(out_dir / "t.jsonl"),
-                           "--html", str(out_dir / "r.html"), "--time-scale", "1.0"],
-                          capture_output=True, text=True, env=env, timeout=300)
-    receiver.shutdown()
+    with OtlpReceiver() as receiver:
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+        proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(out_dir / "t.jsonl"),
+                               "--html", str(out_dir / "r.html"), "--time-scale", "1.0"],
+                              capture_output=True, text=True, env=env, timeout=300)
     return proc, out_dir, receiver
 
 
@@ -159,7 +87,7 @@ def test_demo_prints_a_diagnosis_a_newcomer_understands(demo_run):
 def test_demo_anomalies_arrive_over_otlp_with_every_attribute(demo_run):
     proc, _, receiver = demo_run
     assert proc.returncode == 0
-    anomalies = [s for s in receiver.spans if s["attributes"].get(A.SCOPE_ERROR) is True]
+    anomalies = [s for s in receiver.summaries() if s["attributes"].get(A.SCOPE_ERROR) is True]
     assert len(anomalies) >= 5
     diagnoses = {s["attributes"][A.DIAGNOSIS] for s in anomalies}
     assert {A.DIAGNOSIS_SCOPE_FLAPPING, A.DIAGNOSIS_CLIENT_MUTATED} <= diagnoses

@@ -12,10 +12,10 @@ import asyncio
 
 import openai
 import pytest
-from conftest import make_key
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import describe
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.skipif(not hasattr(openai.OpenAI, "_refresh_api_key"),
                                 reason=f"openai {openai.__version__} has no key providers")

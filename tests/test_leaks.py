@@ -16,29 +16,14 @@ import sys
 
 import openai
 import pytest
-from conftest import make_key
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
-from otel_openai_scopes.fingerprint import key_prefix
 from otel_openai_scopes.tools.otlp_json import OtlpJsonFileMetricExporter, OtlpJsonFileSpanExporter
-
-WINDOW = 8
-
-
-def leaked_pieces(key: str, haystack: str) -> list[str]:
-    prefix_len = len(key_prefix(key))
-    found = []
-    for i in range(0, len(key) - WINDOW + 1):
-        if i + WINDOW <= prefix_len:
-            continue  # inside the documented type prefix
-        piece = key[i:i + WINDOW]
-        if piece in haystack:
-            found.append(piece)
-    return found
+from tests.support.keys import leaked_pieces, make_key
 
 
 def test_leak_check_itself_detects_a_leak():

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import collector_helpers as h
 import pytest
-import stack
 import yaml
+
+from tests.support import stack
 
 #: Every combination the README documents, with the variables it needs.
 REQUIRED = {"MAIN_OTLP_ENDPOINT": "main.example.com:4317", "ANOMALY_OTLP_ENDPOINT": "audit.example.com:4317",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from conftest import make_key
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.caches import Cap
 from otel_openai_scopes.fingerprint import CredentialCache, describe
 from otel_openai_scopes.headers import query_credentials
 from otel_openai_scopes.sent_credential import Describers, describe_sent, read_sent
+from tests.support.keys import make_key
+from tests.support.sdk import http_module
 
 
 def _describers(hint=True, keys=100, contexts=100):
@@ -23,11 +24,7 @@ def _describers(hint=True, keys=100, contexts=100):
 
 
 def _request(url, headers):
-    try:
-        import httpx2 as httpx
-    except ImportError:
-        import httpx
-    return httpx.Request("GET", url, headers=headers)
+    return http_module().Request("GET", url, headers=headers)
 
 
 def test_read_sent_collects_every_credential_the_request_carried():

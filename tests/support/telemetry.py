@@ -3,21 +3,25 @@
 :class:`Telemetry` is the one set of providers a test gives the instrumentation: an in-memory span exporter and
 metric reader, and optionally the OTLP/gRPC exporters to a Collector too (the stack tests: "what the app
 exported" is then the in-memory copy). :func:`metric_points` and :func:`metric_sum` flatten any metric reader.
+:func:`counting_pipeline` keeps counts instead of spans, for load tests of tens of thousands of calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
+from otel_openai_scopes import attributes as A
 from otel_openai_scopes.safety import reset_reported
 
 
@@ -93,3 +97,41 @@ class Telemetry:
         want = dict(attributes or {})
         want.update({k.replace("__", "."): v for k, v in attrs.items()})
         return metric_sum(self.reader, name, want)
+
+
+class CountingExporter(SpanExporter):
+    """Keeps counts, not spans: tens of thousands of spans would cost far more memory than the checks need."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.children_per_parent: Counter[int] = Counter()
+        self.ours = 0
+        self.app = 0
+        self.labels: Counter[Any] = Counter()
+        self.statuses: Counter[Any] = Counter()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        with self.lock:
+            for s in spans:
+                attributes = s.attributes or {}
+                if attributes.get(A.TEMPLATE):
+                    self.ours += 1
+                    self.children_per_parent[s.parent.span_id if s.parent else 0] += 1
+                    self.statuses[attributes.get(A.HTTP_STATUS)] += 1
+                    if attributes.get(A.SCOPE_ERROR):
+                        self.labels[attributes[A.DIAGNOSIS]] += 1
+                else:
+                    self.app += 1
+        return SpanExportResult.SUCCESS
+
+
+def counting_pipeline(**settings: Any) -> tuple[CountingExporter, TracerProvider, InMemoryMetricReader,
+                                                 OpenAIScopesInstrumentor]:
+    """Real SDK providers with a counting exporter and an in-memory metric reader, instrumented with ``settings``."""
+    exporter = CountingExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    inst = OpenAIScopesInstrumentor(**settings)
+    inst.instrument(tracer_provider=tp, meter_provider=MeterProvider(metric_readers=[reader]))
+    return exporter, tp, reader, inst
