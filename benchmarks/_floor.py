@@ -5,7 +5,8 @@ as the package) that, per call, opens one CLIENT span with the contract's attrib
 current span while the SDK runs, and on the way out sets the outcome attributes and (on failure)
 an ERROR status, and makes the contract's metric recordings (request counter, duration histogram,
 one scope-error count on a failure). No span event: the contract has none on a plain failure
-(an ``exception`` event, let alone a formatted traceback, would cost a large part of a span). Every attribute value is a precomputed constant: it computes
+(an ``exception`` event, let alone a formatted traceback, would cost a large part of a span).
+Every attribute value is a precomputed constant: it computes
 nothing (no URL parsing, no endpoint matching, no fingerprint, no body parsing, no diagnosis), so
 what it costs is the OpenTelemetry API/SDK work the contract itself implies. A returned stream
 is wrapped in a minimal ``wrapt.ObjectProxy`` that ends the span when iteration stops, as any
@@ -129,7 +130,7 @@ class _SyncStream(wrapt.ObjectProxy):
     def __iter__(self):
         floor, span, started = self._self_end
         try:
-            for item in self.__wrapped__:
+            for item in self.__wrapped__:  # noqa: UP028 (the shape the instrumented stream has: same cost)
                 yield item
         except BaseException:
             floor.finish(span, started, True)

@@ -176,7 +176,7 @@ class Worker:
         if SNAPSHOT["path"]:
             e["BENCH_SRC"] = SNAPSHOT["path"]
         e.update(env or {})
-        self.stderr = tempfile.TemporaryFile("w+")
+        self.stderr = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the worker; close() closes it)
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr,
                                      text=True, env=e, cwd=str(HERE))
         _LIVE.add(self.proc)

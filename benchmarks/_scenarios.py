@@ -89,10 +89,10 @@ def _stream_body(chunks: int = 20) -> bytes:
 STREAM_CHUNKS = 20
 _STREAM_BODY = _stream_body(STREAM_CHUNKS)
 
-_JSON_HEADERS = _COMMON + [("content-type", "application/json"), ("x-ratelimit-limit-requests", "10000"),
-                           ("x-ratelimit-remaining-requests", "9999")]
-_ERROR_HEADERS = _COMMON + [("content-type", "application/json")]
-_SSE_HEADERS = _COMMON + [("content-type", "text/event-stream; charset=utf-8")]
+_JSON_HEADERS = [*_COMMON, ("content-type", "application/json"), ("x-ratelimit-limit-requests", "10000"),
+                 ("x-ratelimit-remaining-requests", "9999")]
+_ERROR_HEADERS = [*_COMMON, ("content-type", "application/json")]
+_SSE_HEADERS = [*_COMMON, ("content-type", "text/event-stream; charset=utf-8")]
 
 
 def handler(request: httpx2.Request) -> httpx2.Response:

@@ -178,7 +178,7 @@ def main() -> None:
         _LAYOUT_PAD.extend(pads)
     try:
         state = setup(variant, ablate)
-    except Exception as exc:  # reported to the driver as "n/a: reason"
+    except Exception as exc:  # noqa: BLE001 (any failure is reported to the driver as "n/a: reason")
         print(f"na {type(exc).__name__}: {exc}".replace("\n", " ")[:400], flush=True)
         return
     from _scenarios import make_clients, make_runner
@@ -194,7 +194,7 @@ def main() -> None:
 
     out = sys.stdout
     readline = sys.stdin.readline
-    out.write("ready %d %s\n" % (os.getpid(), json.dumps(state["info"])))
+    out.write(f"ready {os.getpid()} {json.dumps(state['info'])}\n")
     out.flush()
     perf = time.perf_counter_ns
     while True:
@@ -209,7 +209,7 @@ def main() -> None:
             t0 = perf()
             run(n)
             t1 = perf()
-            out.write("done %d\n" % (t1 - t0))
+            out.write(f"done {t1 - t0}\n")
             out.flush()
         elif cmd == "warm":
             name, n = rest.split()

@@ -37,15 +37,15 @@ sys.path.insert(0, str(HERE))
 
 from _ablations import ABLATIONS  # noqa: E402
 from _harness import (  # noqa: E402
+    SNAPSHOT,
     CallgrindResult,
     VariantSpec,
     Worker,
     callgrind_variant,
     install_signal_handlers,
-    SNAPSHOT,
     main_python,
-    snapshot_source,
     run_parallel,
+    snapshot_source,
 )
 from _scenarios import SCENARIOS  # noqa: E402
 
@@ -103,7 +103,8 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench-hot-"))
     SNAPSHOT["path"], source_info = snapshot_source(work)
-    log(f"measuring src/ as of commit {source_info['commit']}{' + uncommitted changes' if source_info['src_dirty'] else ''}"
+    dirty = " + uncommitted changes" if source_info["src_dirty"] else ""
+    log(f"measuring src/ as of commit {source_info['commit']}{dirty}"
         f" (snapshot {source_info['src_sha256']})")
     keep = work / "keep"
     keep.mkdir()
@@ -143,7 +144,8 @@ def main() -> int:
         v = r.per_call.get(s)
         return sum(v) / len(v) if v else None
 
-    report: dict = {"source": source_info, "calls": args.calls, "scenarios": {}, "ablations": {a: ABLATIONS[a][1] for a in ablations}}
+    report: dict = {"source": source_info, "calls": args.calls, "scenarios": {},
+                    "ablations": {a: ABLATIONS[a][1] for a in ablations}}
     print("\n1. Ablations under callgrind: instructions per call saved by replaying one computation "
           "(ours - ours+ablation)")
     head = f"{'ablation':<18}" + "".join(f"{s:>15}" for s in scenarios)

@@ -27,15 +27,15 @@ sys.path.insert(0, str(HERE))
 
 from _harness import (  # noqa: E402
     COMPARES,
+    SNAPSHOT,
     CallgrindResult,
     VariantSpec,
     callgrind_variant,
     ensure_compare_venv,
     install_signal_handlers,
-    SNAPSHOT,
     main_python,
-    snapshot_source,
     run_parallel,
+    snapshot_source,
     wall_rounds,
 )
 from _scenarios import SCENARIOS  # noqa: E402
@@ -133,7 +133,8 @@ def main() -> int:
         keep_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="bench-cg-"))
     SNAPSHOT["path"], source_info = snapshot_source(workdir)
-    log(f"measuring src/ as of commit {source_info['commit']}{' + uncommitted changes' if source_info['src_dirty'] else ''}"
+    dirty = " + uncommitted changes" if source_info["src_dirty"] else ""
+    log(f"measuring src/ as of commit {source_info['commit']}{dirty}"
         f" (snapshot {source_info['src_sha256']})")
     log(f"callgrind: {len(specs)} variants x {len(scenarios)} scenarios x {procs} processes ({stream_procs} for "
         f"stream), {calls} counted calls each after {args.warmup} warm-up, {args.jobs} at once")
@@ -309,8 +310,9 @@ def print_table(result: dict, scenarios: list[str]) -> None:
             over = row.get("overhead_instructions")
             ratio = row.get("overhead_ratio_to_floor")
             spread = row.get("spread_instructions")
+            several = len(row.get("instructions_per_call_by_process", [])) > 1
             line = (f"{sc:<14} {name:<18} {fmt_m(row.get('instructions_per_call')):>11} "
-                    f"{(f'{spread / 1e3:.0f}K' if spread is not None and len(row.get('instructions_per_call_by_process', [])) > 1 else ''):>7} "
+                    f"{(f'{spread / 1e3:.0f}K' if spread is not None and several else ''):>7} "
                     f"{fmt_m(over, sign=True) if over is not None else '':>9} "
                     f"{(f'{ratio:.2f}x' if ratio is not None else ''):>8}")
             if has_wall:

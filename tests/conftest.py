@@ -1,24 +1,16 @@
 """Shared fixtures: the fake OpenAI server on loopback, real OTel SDK providers with in-memory readers,
-and the instrumentation switched on for one test at a time."""
+and the instrumentation switched on for one test at a time. Helpers live in tests/support/."""
 
 from __future__ import annotations
 
 import os
-import secrets
-import string
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
-from otel_openai_scopes.safety import reset_reported
-
-_ALPHABET = string.ascii_letters + string.digits
+from tests.support.keys import make_key
+from tests.support.telemetry import Telemetry
+from tests.support.tiers import TIERS, is_slow, tier_of
 
 # Hermetic runs: tests read the CLI's output through pipes and configure telemetry themselves, so nothing
 # in the caller's environment may switch rich into terminal mode (colours, 80-column wraps), point the SDK
@@ -28,11 +20,6 @@ _TERMINAL_VARS = {"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "COLUMNS",
 for _name in [n for n in os.environ if (n in _TERMINAL_VARS or n.startswith(("OTEL_", "OPENAI_", "AZURE_OPENAI_")))
               and not n.startswith("OTEL_OPENAI_SCOPES_")]:
     del os.environ[_name]
-
-
-def make_key(prefix: str = "sk-proj-", n: int = 48) -> str:
-    """A random, realistic-looking key: random so any leaked substring is unmistakable."""
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(n))
 
 
 @pytest.fixture(scope="session")
@@ -49,39 +36,6 @@ def fake(fake_server):
     fake_server.reset()
 
 
-class Telemetry:
-    def __init__(self) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-
-    def spans(self):
-        return list(self.exporter.get_finished_spans())
-
-    def only_span(self):
-        spans = self.spans()
-        assert len(spans) == 1, [s.name for s in spans]
-        return spans[0]
-
-    def metric_points(self, name: str):
-        data = self.reader.get_metrics_data()
-        points = []
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    if m.name == name:
-                        points.extend(m.data.data_points)
-        return points
-
-    def metric_sum(self, name: str, **attrs) -> float:
-        return sum(
-            p.value for p in self.metric_points(name)
-            if all(p.attributes.get(k.replace("__", ".")) == v for k, v in attrs.items())
-        )
-
-
 @pytest.fixture
 def telemetry():
     return Telemetry()
@@ -89,9 +43,7 @@ def telemetry():
 
 @pytest.fixture
 def instrumentor(telemetry):
-    reset_reported()
-    inst = OpenAIScopesInstrumentor()
-    inst.instrument(tracer_provider=telemetry.tracer_provider, meter_provider=telemetry.meter_provider)
+    inst = telemetry.instrument()
     yield inst
     inst.uninstrument()
 
@@ -117,3 +69,32 @@ def async_client(fake, key, instrumentor):
     import openai
 
     return openai.AsyncOpenAI(api_key=key, base_url=fake.base_url, max_retries=2)
+
+
+# ---- tiers: a marker on every test (tests/support/tiers.py), and the time each tier took ----------------------------
+
+_TIER_OF: dict[str, str] = {}
+_TIER_SECONDS: dict[str, float] = {}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        stem, name = item.path.stem, getattr(item, "originalname", item.name)
+        own = [m.name for m in item.iter_markers() if m.name in TIERS]
+        tier = own[0] if own else tier_of(stem, name)
+        if not own:
+            item.add_marker(getattr(pytest.mark, tier))
+        if is_slow(stem, name):
+            item.add_marker(pytest.mark.slow)
+        _TIER_OF[item.nodeid] = tier
+
+
+def pytest_runtest_logreport(report):
+    tier = _TIER_OF.get(report.nodeid, "other")
+    _TIER_SECONDS[tier] = _TIER_SECONDS.get(tier, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _TIER_SECONDS:
+        times = ", ".join(f"{tier} {_TIER_SECONDS[tier]:.0f} s" for tier in (*TIERS, "other") if tier in _TIER_SECONDS)
+        terminalreporter.write_line(f"time per tier (setup + call + teardown): {times}")

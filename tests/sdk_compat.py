@@ -1,24 +1,3 @@
-"""Small helpers for running the same test on openai 1.35.7 and 3.x."""
+"""Moved to tests/support/sdk.py; this name stays until the test files move into their tier folders."""
 
-from __future__ import annotations
-
-import openai
-import pytest
-
-SDK_MAJOR = int(openai.__version__.split(".")[0])
-
-
-def vector_stores(client):
-    vs = getattr(client, "vector_stores", None) or getattr(client.beta, "vector_stores", None)
-    if vs is None:
-        pytest.skip(f"no vector_stores in openai {openai.__version__}")
-    return vs
-
-
-def require(client, dotted: str):
-    obj = client
-    for part in dotted.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            pytest.skip(f"{dotted} not in openai {openai.__version__}")
-    return obj
+from tests.support.sdk import SDK_MAJOR, require, vector_stores  # noqa: F401

@@ -14,9 +14,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import make_key
 
 from otel_openai_scopes.tools.cli import INSTALL_HINT, key_shaped
+from tests.support.keys import make_key
 
 BIN = Path(sys.executable).parent
 ROOT = Path(__file__).resolve().parents[1]

@@ -116,7 +116,8 @@ def test_component_types_exist_in_the_tested_distribution_and_are_current(names)
     cfg = h.merged(*names)
     for cls, cid in h.used_components(cfg):
         ctype = h.component_type(cid)
-        assert ctype in types[cls], f"{cls[:-1]} type {ctype!r} ({cid}) not in otelcol-openai-scopes v{h.TARGET_VERSION}"
+        assert ctype in types[cls], \
+            f"{cls[:-1]} type {ctype!r} ({cid}) not in otelcol-openai-scopes v{h.TARGET_VERSION}"
         assert (cls, ctype) not in h.FORBIDDEN_TYPES, f"{cid}: deprecated or removed component type"
 
 
@@ -146,7 +147,8 @@ def test_agent_runs_on_the_k8s_distribution_and_gateway_needs_contrib():
     missing = [cid for cls, cid in h.used_components(agent) if not h.type_in_manifest(k8s, cls, h.component_type(cid))]
     assert missing == []
     gateway = h.load_config("gateway.yaml")
-    needs_contrib = {cid for cls, cid in h.used_components(gateway) if not h.type_in_manifest(k8s, cls, h.component_type(cid))}
+    needs_contrib = {cid for cls, cid in h.used_components(gateway)
+                     if not h.type_in_manifest(k8s, cls, h.component_type(cid))}
     assert needs_contrib == {"signal_to_metrics/scope_errors"}
     assert "otelcol-k8s" in (h.CONFIG_DIR / "README.md").read_text()
 
@@ -187,7 +189,9 @@ def test_wiring_checker_catches_mistakes():
         lambda c: pipes(c)["traces"].update(processors=["memory_limiter", "transform/scrub"])))
     assert any("not a supported signal pair" in p for p in _broken(
         lambda c: (pipes(c).pop("traces/scope_errors"),
-                   pipes(c).update({"metrics/bad": {"receivers": ["forward/scope_errors"], "exporters": ["debug/anomalies", "signal_to_metrics/scope_errors"]}}))))
+                   pipes(c).update({"metrics/bad": {
+                       "receivers": ["forward/scope_errors"],
+                       "exporters": ["debug/anomalies", "signal_to_metrics/scope_errors"]}}))))
     assert any("feeds ['forward/scope_errors'] without a redaction processor" in p for p in _broken(
         lambda c: pipes(c)["traces"].update(processors=["memory_limiter", "transform/scrub"])))
     assert any("not enabled" in p for p in _broken(lambda c: c["service"].update(extensions=[])))
@@ -205,13 +209,15 @@ def test_scope_errors_are_split_after_redaction_filtered_and_counted(names):
     assert feeders and all(h.component_type(pipelines[f]["processors"][-1]) == "redaction" for f in feeders)
     (anomalies,) = [pid for pid, p in pipelines.items() if "forward/scope_errors" in p["receivers"]]
     assert pipelines[anomalies]["receivers"] == ["forward/scope_errors"]
-    assert pipelines[anomalies]["processors"][:2] == ["memory_limiter", "filter/scope_errors"], "filter before anything else"
+    assert pipelines[anomalies]["processors"][:2] == ["memory_limiter", "filter/scope_errors"], \
+        "filter before anything else"
     flt = cfg["processors"]["filter/scope_errors"]
     assert flt["error_mode"] == "ignore"
     assert set(flt) == {"error_mode", "traces"} and set(flt["traces"]) == {"span"}
     (cond,) = flt["traces"]["span"]
     assert h.ottl_attribute_names(cond) == {contract.SCOPE_ERROR}
-    assert cond.replace(" ", "") == f'not(span.attributes["{contract.SCOPE_ERROR}"]==true)', "drop what is not a scope error"
+    assert cond.replace(" ", "") == f'not(span.attributes["{contract.SCOPE_ERROR}"]==true)', \
+        "drop what is not a scope error"
     assert any(h.component_type(e) == "signal_to_metrics" for e in pipelines[anomalies]["exporters"])
     assert any(h.component_type(e) != "signal_to_metrics" for e in pipelines[anomalies]["exporters"]), \
         "anomaly pipeline needs an exporter of its own"
@@ -367,7 +373,8 @@ def test_regex_replacements_escape_dollar_and_work():
 
 
 def test_ottl_extractor():
-    st = 'set(span.attributes["a.b"], resource.attributes["c"]) where attributes["d_e"] == nil and spanevent.attributes["f"] != nil'
+    st = ('set(span.attributes["a.b"], resource.attributes["c"]) '
+          'where attributes["d_e"] == nil and spanevent.attributes["f"] != nil')
     assert h.ottl_attribute_names(st) == {"a.b", "c", "d_e", "f"}
     assert h.ottl_string_literals(r'f("a\\.b", "q\"x")') == [r"a\.b", 'q"x']
 
@@ -412,7 +419,8 @@ def test_span_derived_metric_dimensions(name):
 
 
 def test_prometheus_name_translation():
-    assert h.prom_metric_name("http.server.request.duration", "s", "histogram") == "http_server_request_duration_seconds"
+    assert h.prom_metric_name("http.server.request.duration", "s", "histogram") == \
+        "http_server_request_duration_seconds"
     assert h.prom_metric_name("app.jobs.done", "{job}", "counter") == "app_jobs_done_total"
     assert h.prom_metric_name("system.memory.usage", "By", "updowncounter") == "system_memory_usage_bytes"
     assert h.prom_metric_name("process.cpu.utilization", "1", "gauge") == "process_cpu_utilization_ratio"
@@ -427,7 +435,8 @@ def test_prometheus_name_translation():
 
 def test_promql_extractor():
     metrics, labels = h.promql_names(
-        'sum by (a, b) (increase(m_total{c="x", d!~"y"}[5m] offset 5m)) / on (a) group_left (e) n_total > 0 and bool m_total'
+        'sum by (a, b) (increase(m_total{c="x", d!~"y"}[5m] offset 5m)) '
+        '/ on (a) group_left (e) n_total > 0 and bool m_total'
     )
     assert metrics == {"m_total", "n_total"}
     assert labels == {"a", "b", "c", "d", "e"}
@@ -458,7 +467,8 @@ def test_rules_use_translated_contract_names_only():
             assert h.template_labels(text) <= grouped, (rule["alert"], "annotation uses a label the expression drops")
         for value in re.findall(r'openai_scope_error_diagnosis\s*=\s*"([^"]*)"', rule["expr"]):
             assert value in contract.DIAGNOSES
-    assert h.prom_metric_name(contract.METRIC_SCOPE_ERRORS, contract.METRIC_SCOPE_ERRORS_UNIT, "counter") in used_metrics
+    assert h.prom_metric_name(contract.METRIC_SCOPE_ERRORS, contract.METRIC_SCOPE_ERRORS_UNIT, "counter") \
+        in used_metrics
     assert h.prom_metric_name(contract.METRIC_REQUESTS, contract.METRIC_REQUESTS_UNIT, "counter") in used_metrics
 
 
@@ -523,14 +533,19 @@ def test_promtool_test_rules():
     assert "SUCCESS" in out.stdout + out.stderr
 
 
+_INDENT = " " * 16  # the rules file's indentation inside a multi-line expr
+_MUTATED_15M_AGO = 'openai_client_scope_errors_total{openai_scope_error_diagnosis="client_mutated"} offset 15m'
+
+
 @pytest.mark.parametrize("old,new", [
     (">= 5\n", ">= 50\n"),  # spike floor: the 30-in-5m burst would no longer fire
-    ("unless\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m",
-     "and\n                openai_client_scope_errors_total{openai_scope_error_diagnosis=\"client_mutated\"} offset 15m"),
+    ("unless\n" + _INDENT + _MUTATED_15M_AGO, "and\n" + _INDENT + _MUTATED_15M_AGO),
     ("sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n            ) >= 3\n",
-     "sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n            ) >= 4\n"),
+     "sum by (openai_scope, job, instance) (increase(openai_client_scope_errors_total[10m])) > 0\n"
+     "            ) >= 4\n"),
     # the spike's new-series term: a burst in the first export of a new series would go unseen
-    ("((openai_client_scope_errors_total unless openai_client_scope_errors_total offset 5m) or increase(openai_client_scope_errors_total[5m])) >= 5",
+    ("((openai_client_scope_errors_total unless openai_client_scope_errors_total offset 5m) "
+     "or increase(openai_client_scope_errors_total[5m])) >= 5",
      "(increase(openai_client_scope_errors_total[5m])) >= 5"),
 ], ids=["spike-floor", "new-series-branch", "widespread-threshold", "spike-new-series"])
 def test_promtool_tests_catch_broken_rules(tmp_path, old, new):
@@ -571,7 +586,8 @@ SECRETS = [
 FINGERPRINT = hashlib.sha256(b"sk-proj-example").hexdigest()[:16]
 HINTS = ["sk-proj-...WXYZ", "sk-svcacct-...a1B2", "sk-...9xYz", "sk-admin-...Q_-1", "eyJ...#1a2b"]
 SAFE_VALUES = [FINGERPRINT, *HINTS, "req_" + hashlib.md5(b"r").hexdigest(), "api.threads.read",
-               "https://api.openai.com/v1/threads/{thread_id}", "proj_" + _token(24, string.ascii_letters + string.digits)]
+               "https://api.openai.com/v1/threads/{thread_id}",
+               "proj_" + _token(24, string.ascii_letters + string.digits)]
 
 
 def _blocked_values() -> list[str]:
@@ -621,8 +637,8 @@ OLD_KEY_PATTERN = (r"(?i)^(.*[._-])?(api[._-]?key|x-api-key|authorization|proxy-
 KEY_WORDS = ("api", "key", "apikey", "api_key", "api-key", "api.key", "api__key", "API-Key", "x-api-key", "X-API-KEY",
              "authorization", "Authorization", "proxy-authorization", "proxyauthorization", "secret", "Secret",
              "secrets", "password", "passwd", "Passwd", "passwod", "pasword", "passworrd", "access", "token", "Token",
-             "tokens", "accesstoken", "access_token", "access-token", "AccessToken", "access__token", "refresh_token", "\u212aey",
-             "\u017fecret", "toke", "oken", "")
+             "tokens", "accesstoken", "access_token", "access-token", "AccessToken", "access__token", "refresh_token",
+             "\u212aey", "\u017fecret", "toke", "oken", "")
 KEY_SEPARATORS = ("", ".", "_", "-", "__", " ", "/", ":", "\n", "\u00e9")
 
 
@@ -748,7 +764,8 @@ def test_redaction_keeps_every_contract_attribute_and_masks_raw_keys(name):
     assert len(header_patterns) == 1 and len(delete_patterns) == 3
     # ... and attributes NAMED after a key or a JWT (the redaction processor checks values only)
     name_res = [re.compile(p) for p in delete_patterns - header_patterns]
-    assert all(any(r.search(f"app.by_key.{s}") for r in name_res) for s in SECRETS if not s.lower().startswith("bearer "))
+    assert all(any(r.search(f"app.by_key.{s}") for r in name_res)
+               for s in SECRETS if not s.lower().startswith("bearer "))
     assert not any(r.search(a) for r in name_res for a in h.ALLOWED_ATTRIBUTES | h.CONTRACT_ATTRIBUTES)
     header_re = re.compile(header_patterns.pop())
     for header in ("http.request.header.authorization", "http.request.header.Authorization",
@@ -790,7 +807,8 @@ def test_honeycomb_overlay(base):
     cfg = h.merged(base, "honeycomb.yaml")
     ex = cfg["exporters"]
     assert ex["otlp_grpc/main"]["headers"] == {"x-honeycomb-team": "${env:HONEYCOMB_API_KEY}"}
-    metrics_exporters = {e for pid, p in cfg["service"]["pipelines"].items() if h.pipeline_signal(pid) == "metrics" for e in p["exporters"]}
+    metrics_exporters = {e for pid, p in cfg["service"]["pipelines"].items() if h.pipeline_signal(pid) == "metrics"
+                         for e in p["exporters"]}
     assert metrics_exporters == {"otlp_grpc/honeycomb_metrics"}
     assert "x-honeycomb-dataset" in ex["otlp_grpc/honeycomb_metrics"]["headers"]
     for e in ("otlp_grpc/main", "otlp_grpc/honeycomb_metrics"):

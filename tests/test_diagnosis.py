@@ -13,8 +13,7 @@ from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.clients import ClientRegistry
 from otel_openai_scopes.diagnosis import Diagnosis
-
-from conftest import make_key
+from tests.support.keys import make_key
 
 THREAD = "thread_1"
 READ = "api.threads.read"

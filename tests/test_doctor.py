@@ -14,10 +14,8 @@ from pathlib import Path
 
 import openai
 import pytest
-from conftest import make_key
 from hypothesis import given
 from hypothesis import strategies as st
-from test_leaks import leaked_pieces
 from token_helpers import claim_values, identity, make_jwt, segment_pieces
 from typer.testing import CliRunner
 
@@ -30,6 +28,7 @@ from otel_openai_scopes.tools import exit_codes as X
 from otel_openai_scopes.tools.cli import app
 from otel_openai_scopes.tools.fake_server import FakeOpenAI, Identity
 from otel_openai_scopes.tools.otlp_json import read_spans
+from tests.support.keys import leaked_pieces, make_key
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KEY = "sk-proj-DOCTORtest" + "k" * 40 + "Qx42"

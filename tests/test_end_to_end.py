@@ -7,44 +7,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.tools.demo import MAIN_KEY, TENANT_KEY
-from otel_openai_scopes.tools.otlp_json import attributes_of
-
-from conftest import make_key
-from test_leaks import leaked_pieces
-
-BIN = Path(sys.executable).parent
-
-APP = """
-import openai, os
-c = openai.OpenAI(base_url=os.environ["FAKE_BASE_URL"], max_retries=0)
-c.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
-try:
-    c.beta.threads.runs.list("thread_1")
-except openai.AuthenticationError as e:
-    print("got", e.status_code)
-"""
-
-
-def _console_spans(stdout: str) -> list[dict]:
-    """ConsoleSpanExporter prints one pretty JSON object per span."""
-    spans, depth, buf = [], 0, []
-    for line in stdout.splitlines():
-        if not buf and not line.startswith("{"):
-            continue
-        buf.append(line)
-        depth += line.count("{") - line.count("}")
-        if depth == 0:
-            spans.append(json.loads("\n".join(buf)))
-            buf = []
-    return spans
+from tests.support.apps import APP, BIN, console_spans
+from tests.support.keys import leaked_pieces, make_key
+from tests.support.receiver import OtlpReceiver
 
 
 def test_opentelemetry_instrument_enables_it_with_no_code_change(fake, tmp_path):
@@ -59,7 +29,7 @@ def test_opentelemetry_instrument_enables_it_with_no_code_change(fake, tmp_path)
                          text=True, env=env, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "got 401" in out.stdout
-    ours = [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
+    ours = [s for s in console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
     assert [s["name"] for s in ours] == ["POST /v1/chat/completions", "GET /v1/threads/{thread_id}/runs"]
     ok, err = ours
     assert ok["kind"] == "SpanKind.CLIENT" and ok["attributes"][A.HTTP_STATUS] == 200
@@ -80,47 +50,7 @@ def test_disabling_by_entry_point_name(fake, tmp_path):
     out = subprocess.run([str(BIN / "opentelemetry-instrument"), sys.executable, str(app)], capture_output=True,
                          text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert not [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
-
-
-class _Receiver(ThreadingHTTPServer):
-    """A minimal OTLP/HTTP protobuf receiver on loopback."""
-
-    def __init__(self) -> None:
-        self.spans: list[dict] = []
-        self.metric_names: set[str] = set()
-        self.raw = bytearray()
-        receiver = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                from google.protobuf.json_format import MessageToDict
-                from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-                from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.raw.extend(body)
-                if self.path == "/v1/traces":
-                    req = MessageToDict(ExportTraceServiceRequest.FromString(body))
-                    for rs in req.get("resourceSpans", []):
-                        for ss in rs.get("scopeSpans", []):
-                            for sp in ss.get("spans", []):
-                                receiver.spans.append({"name": sp["name"],
-                                                       "attributes": attributes_of(sp.get("attributes"))})
-                elif self.path == "/v1/metrics":
-                    req = MessageToDict(ExportMetricsServiceRequest.FromString(body))
-                    for rm in req.get("resourceMetrics", []):
-                        for sm in rm.get("scopeMetrics", []):
-                            receiver.metric_names.update(m["name"] for m in sm.get("metrics", []))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        super().__init__(("127.0.0.1", 0), H)
+    assert not [s for s in console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
 
 
 # Windows are per key and scope set, and the main key fails only in the platform phase: a gap wider than the demo's
@@ -132,21 +62,18 @@ GAP = 3.0
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     """The README's main command, in a subprocess, exporting OTLP/HTTP to a local receiver."""
-    receiver = _Receiver()
-    t = threading.Thread(target=receiver.serve_forever, daemon=True)
-    t.start()
     out_dir = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_address[1]}",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
-    proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(out_dir / "t.jsonl"),
-                           "--html", str(out_dir / "r.html"), "--time-scale", "1.0"],
-                          capture_output=True, text=True, env=env, timeout=300)
-    receiver.shutdown()
+    with OtlpReceiver() as receiver:
+        env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
+        proc = subprocess.run([str(BIN / "otel-openai-scopes"), "demo", "--out", str(out_dir / "t.jsonl"),
+                               "--html", str(out_dir / "r.html"), "--time-scale", "1.0"],
+                              capture_output=True, text=True, env=env, timeout=300)
     return proc, out_dir, receiver
 
 
 def test_demo_prints_a_diagnosis_a_newcomer_understands(demo_run):
-    proc, out_dir, _ = demo_run
+    proc, _, _ = demo_run
     assert proc.returncode == 0, proc.stderr[-3000:]
     text = proc.stdout
     assert "scope_flapping" in text and "platform-side" in text
@@ -160,7 +87,7 @@ def test_demo_prints_a_diagnosis_a_newcomer_understands(demo_run):
 def test_demo_anomalies_arrive_over_otlp_with_every_attribute(demo_run):
     proc, _, receiver = demo_run
     assert proc.returncode == 0
-    anomalies = [s for s in receiver.spans if s["attributes"].get(A.SCOPE_ERROR) is True]
+    anomalies = [s for s in receiver.summaries() if s["attributes"].get(A.SCOPE_ERROR) is True]
     assert len(anomalies) >= 5
     diagnoses = {s["attributes"][A.DIAGNOSIS] for s in anomalies}
     assert {A.DIAGNOSIS_SCOPE_FLAPPING, A.DIAGNOSIS_CLIENT_MUTATED} <= diagnoses
@@ -208,7 +135,7 @@ def test_report_on_the_demo_output(demo_run):
 
 def test_report_across_processes(demo_run, tmp_path):
     """Two copies of one process's telemetry under different service instances: every process failed at once."""
-    proc, out_dir, _ = demo_run
+    _, out_dir, _ = demo_run
     lines = (out_dir / "t.jsonl").read_text().splitlines()
     for n in ("a", "b"):
         with open(tmp_path / f"{n}.jsonl", "w") as f:
@@ -236,7 +163,7 @@ def test_report_verdicts_stay_whole_when_piped_whatever_the_paths(demo_run, pref
 
     from otel_openai_scopes.tools.report import analyze_files, render_terminal, verdict_lines
 
-    proc, out_dir, _ = demo_run
+    _, out_dir, _ = demo_run
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=GAP)
     for w in analysis.windows:
         for c in w.clients.values():
@@ -258,10 +185,10 @@ def test_report_prints_telemetry_text_verbatim_never_as_markup(demo_run):
 
     from otel_openai_scopes.tools.report import analyze_files, render_terminal
 
-    proc, out_dir, _ = demo_run
+    _, out_dir, _ = demo_run
     analysis = analyze_files([out_dir / "t.jsonl"], gap_seconds=GAP)
     w = analysis.windows[-1]
-    w.scopes = w.scopes + ("api.[bold]odd[/bold]",)
+    w.scopes = (*w.scopes, "api.[bold]odd[/bold]")
     for c in w.clients.values():
         c.origin = "/srv/[red]app[/red]/main.py:3"
     buf = io.StringIO()

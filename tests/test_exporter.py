@@ -16,16 +16,14 @@ import textwrap
 import threading
 from pathlib import Path
 
-from conftest import make_key
-from test_end_to_end import APP, _console_spans, _Receiver
-from test_leaks import leaked_pieces
-
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.exporter import FILE_MODE, PATH_ENV, OpenAIScopesFileSpanExporter
 from otel_openai_scopes.tools.otlp_json import read_spans
 from otel_openai_scopes.tools.report import analyze_files
-
-BIN = Path(sys.executable).parent
+from tests.support.apps import APP, BIN, console_spans
+from tests.support.keys import leaked_pieces, make_key
+from tests.support.otlp import raw_spans
+from tests.support.receiver import OtlpReceiver
 
 
 def test_registered_in_the_opentelemetry_traces_exporter_group():
@@ -111,7 +109,7 @@ def test_processes_sharing_one_path_never_interleave_lines(tmp_path):
     assert lines[-1] == b""  # ends with a newline
     docs = [json.loads(line) for line in lines[:-1]]  # every line is one whole export
     assert len(docs) == writers * batches
-    names = [sp["name"] for d in docs for rs in d["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    names = [sp["name"] for sp in raw_spans(docs)]
     assert len(names) == len(set(names)) == writers * batches * per_batch
     assert min(len(line) for line in lines[:-1]) > 100_000
 
@@ -122,14 +120,12 @@ def test_opentelemetry_instrument_writes_the_file_beside_otlp_and_report_reads_i
     key = make_key()
     fake.grant(key, scopes=["model.request", "api.model.request"])
     (tmp_path / "app.py").write_text(APP)
-    receiver = _Receiver()
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
     out = tmp_path / "spans" / "app.jsonl"
-    env = {**os.environ, "OPENAI_API_KEY": key, "FAKE_BASE_URL": fake.base_url, "OTEL_METRICS_EXPORTER": "none",
-           "OTEL_LOGS_EXPORTER": "none", "OTEL_SERVICE_NAME": "sample-app", PATH_ENV: str(out),
-           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.server_address[1]}",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
-    try:
+    with OtlpReceiver() as receiver:
+        env = {**os.environ, "OPENAI_API_KEY": key, "FAKE_BASE_URL": fake.base_url, "OTEL_METRICS_EXPORTER": "none",
+               "OTEL_LOGS_EXPORTER": "none", "OTEL_SERVICE_NAME": "sample-app", PATH_ENV: str(out),
+               "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+               "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}
         for exporters in ("otlp,openai_scopes_file", "console,openai_scopes_file"):
             proc = subprocess.run([str(BIN / "opentelemetry-instrument"), "--traces_exporter", exporters,
                                    sys.executable, str(tmp_path / "app.py")], capture_output=True, text=True,
@@ -137,10 +133,8 @@ def test_opentelemetry_instrument_writes_the_file_beside_otlp_and_report_reads_i
             assert proc.returncode == 0, proc.stderr[-3000:]
             assert "got 401" in proc.stdout
             if exporters.startswith("console"):
-                assert len([s for s in _console_spans(proc.stdout) if s["attributes"].get(A.OPERATION)]) == 2
-    finally:
-        receiver.shutdown()
-    assert {s["name"] for s in receiver.spans} >= {"POST /v1/chat/completions", "GET /v1/threads/{thread_id}/runs"}
+                assert len([s for s in console_spans(proc.stdout) if s["attributes"].get(A.OPERATION)]) == 2
+    assert {s.name for s in receiver.spans} >= {"POST /v1/chat/completions", "GET /v1/threads/{thread_id}/runs"}
     spans = [s for s in read_spans([out]) if A.OPERATION in s.attributes]
     assert len(spans) == 4  # two runs, two calls each
     assert all(s.resource["service.name"] == "sample-app" for s in spans)
@@ -275,7 +269,7 @@ def test_one_span_that_cannot_be_encoded_never_costs_the_rest_of_its_batch(tmp_p
     raw = path.read_bytes()
     raw.decode("utf-8")  # strict: valid UTF-8 throughout
     docs = [json.loads(line) for line in raw.splitlines()]
-    written = [sp for d in docs for rs in d["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    written = raw_spans(docs)
     assert [sp["name"] for sp in written] == ["good-before", "bad\ufffdname", "good-after", "good-before"]
     bad = written[1]
     attrs = {kv["key"]: kv["value"] for kv in bad["attributes"]}

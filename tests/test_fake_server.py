@@ -13,13 +13,14 @@ import warnings
 
 import openai
 import pytest
-from conftest import make_key
 from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_openai_scopes.scope_map import packaged_rows
 from otel_openai_scopes.tools.fake_server import Identity, control
 from otel_openai_scopes.tools.fake_server.pages import page
+from tests.support.fake_process import control as post_control
+from tests.support.keys import make_key
 
 LENGTH, LIMIT = 7, 3
 #: Auto-pagination of a list that never ends is cut here (a run that stops on its own is far below).
@@ -195,48 +196,42 @@ def test_unknown_cursors_and_odd_limits():
 
 
 # ---- the control API ------------------------------------------------------------------------------------
-def _control(fake, action: str, data: dict) -> dict:
-    url = fake.base_url.replace("/v1", "") + control.PREFIX + action
-    req = urllib.request.Request(url, data=json.dumps(data).encode(), method="POST")
-    return json.loads(urllib.request.urlopen(req, timeout=10).read())
-
-
 def test_every_control_action_is_in_the_help_and_works(fake):
     from otel_openai_scopes.tools.commands import FAKE_SERVER_HELP
 
     for name in control.ACTIONS:
         assert control.PREFIX + name in FAKE_SERVER_HELP, name
     key = make_key()
-    _control(fake, "grant", {"key": key, "scopes": ["api.model.read", "model.read"]})
+    post_control(fake.base_url, "grant", {"key": key, "scopes": ["api.model.read", "model.read"]})
     client = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
     client.models.list()
     with pytest.raises(openai.AuthenticationError):
         client.files.list()
-    _control(fake, "lose_scope", {"key": key, "scope": "api.model.read", "duration": 60})
+    post_control(fake.base_url, "lose_scope", {"key": key, "scope": "api.model.read", "duration": 60})
     with pytest.raises(openai.AuthenticationError, match=r"Missing scopes: api\.model\.read"):
         client.models.list()
-    stats = _control(fake, "stats", {})
+    stats = post_control(fake.base_url, "stats", {})
     assert stats["requests"] == 3 and stats["by_status"]["401"] == 2
-    assert _control(fake, "reset", {})["requests"] == 0
+    assert post_control(fake.base_url, "reset", {})["requests"] == 0
     client.models.list()  # the window is gone
     other = make_key()
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(api_key=other, base_url=fake.base_url, max_retries=0).models.list()
-    _control(fake, "accept_any_key", {"enabled": True})
+    post_control(fake.base_url, "accept_any_key", {"enabled": True})
     try:
         openai.OpenAI(api_key=other, base_url=fake.base_url, max_retries=0).models.list()
     finally:
         fake.accept_any_key = False
-    _control(fake, "deny", {"key": key, "project": "proj_bad", "scopes": ["api.model.read"]})
+    post_control(fake.base_url, "deny", {"key": key, "project": "proj_bad", "scopes": ["api.model.read"]})
     openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0, project="proj_ok").models.list()
     with pytest.raises(openai.AuthenticationError, match=r"Missing scopes: api\.model\.read"):
         openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0, project="proj_bad").models.list()
     # a JWT identity by the control API: granted, then losing a scope across its tokens
     who = {"subject": "svc-control", "client_id": "app_control"}
-    _control(fake, "grant", {"identity": who, "scopes": ["api.model.read", "model.read"]})
+    post_control(fake.base_url, "grant", {"identity": who, "scopes": ["api.model.read", "model.read"]})
     identity = Identity(who["subject"], client_id=who["client_id"])
     openai.OpenAI(api_key=fake.mint(identity), base_url=fake.base_url, max_retries=0).models.list()
-    _control(fake, "lose_scope", {"identity": who, "scope": "model.read", "duration": 60})
+    post_control(fake.base_url, "lose_scope", {"identity": who, "scope": "model.read", "duration": 60})
     with pytest.raises(openai.AuthenticationError, match=r"Missing scopes: model\.read"):
         openai.OpenAI(api_key=fake.mint(identity), base_url=fake.base_url, max_retries=0).models.list()
     bad = urllib.request.Request(fake.base_url.replace("/v1", "") + control.PREFIX + "grant",

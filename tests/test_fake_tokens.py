@@ -12,12 +12,12 @@ import urllib.request
 
 import openai
 import pytest
-from conftest import make_key
 
 from otel_openai_scopes.fingerprint import describe
 from otel_openai_scopes.tokens import read_claims
 from otel_openai_scopes.tools.fake_server import Identity, workload_identity
 from otel_openai_scopes.tools.fake_server.identity import TOKEN_EXCHANGE_GRANT_TYPE
+from tests.support.keys import make_key
 
 MODELS = ("api.model.read", "model.read")
 FILES = "api.files.read"

@@ -13,8 +13,7 @@ from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import instrumentor as instrumentor_module
 from otel_openai_scopes.safety import reset_reported
 from otel_openai_scopes.steps import DEFAULT_STEPS
-
-from conftest import make_key
+from tests.support.keys import make_key
 
 
 class Boom(Exception):

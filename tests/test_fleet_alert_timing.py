@@ -24,11 +24,12 @@ import sys
 import time
 
 import fleet_helpers as fh
-import stack
-from conftest import make_key
 
 from otel_openai_scopes import verdicts
 from otel_openai_scopes.fingerprint import fingerprint
+from otel_openai_scopes.tools.fake_server import FakeOpenAI
+from tests.support import stack
+from tests.support.keys import make_key
 
 PS, CM, MUT = "OpenAIScopeErrorPlatformSide", "OpenAIScopeContextMismatch", "OpenAIScopeErrorClientMutated"
 EXPORT_MS = 10_000
@@ -48,7 +49,7 @@ def test_fleet_verdicts_and_their_delay_on_the_shipped_stack(tmp_path):
     shared, restricted, good, tenant, drift = (make_key() for _ in range(5))
     fp = {n: fingerprint(k) for n, k in
           {"shared": shared, "restricted": restricted, "tenant": tenant, "drift": drift}.items()}
-    fake = fh.project_scoped_fake()
+    fake = FakeOpenAI()
     apps: dict[str, fh.App] = {}
     procs: list = []
     with fake, stack.Jaeger.start(bins, tmp_path / "jaeger") as jaeger:

@@ -17,10 +17,10 @@ import time
 
 import fleet_helpers as fh
 import pytest
-import stack
-from conftest import make_key
 
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
+from tests.support import stack
+from tests.support.keys import make_key
 
 OUTAGE_SECONDS = 20
 ANOMALY_EXPORTER = "otlp_grpc/anomalies"

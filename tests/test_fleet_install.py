@@ -12,7 +12,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import stack
+
+from tests.support import stack
 
 README = stack.ROOT / "README.md"
 

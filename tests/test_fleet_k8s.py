@@ -11,8 +11,9 @@ import sys
 
 import fleet_helpers as fh
 import pytest
-import stack
 import yaml
+
+from tests.support import stack
 
 K8S = stack.CONFIG_DIR / "k8s"
 OVERLAYS = ("jaeger", "honeycomb", "otlp")

@@ -21,10 +21,10 @@ from collections import defaultdict
 from typing import Any, Callable
 
 import fleet_helpers as fh
-import stack
-from conftest import make_key
 
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
+from tests.support import stack
+from tests.support.keys import make_key
 
 SAMPLING_PERCENT = 25
 TRACES_PER_APP = 375

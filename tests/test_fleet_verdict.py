@@ -11,12 +11,12 @@ for a second key that is restricted on that endpoint everywhere (while it works 
 from __future__ import annotations
 
 import fleet_helpers as fh
-import stack
-from conftest import make_key
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import fingerprint
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
+from tests.support import stack
+from tests.support.keys import make_key
 
 ALERT = "OpenAIScopeErrorPlatformSide"
 

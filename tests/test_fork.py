@@ -28,7 +28,8 @@ def _call_and_report(fake_url: str, key: str, inherited: openai.OpenAI, telemetr
     """In a child: one call on a new client, one on a client built by the parent; report their span ids."""
     fresh = openai.OpenAI(api_key=key, base_url=fake_url, max_retries=0, http_client=openai.DefaultHttpxClient())
     fresh.models.list()
-    inherited.with_options(http_client=openai.DefaultHttpxClient()).models.list()  # a copy: its parent is the inherited one
+    # a copy: its parent is the inherited one
+    inherited.with_options(http_client=openai.DefaultHttpxClient()).models.list()
     try:
         fresh.beta.threads.runs.list("thread_forked")  # a scope error: takes the diagnosis lock
     except openai.APIStatusError:

@@ -9,14 +9,16 @@ import json
 
 import openai
 import pytest
-from conftest import make_key
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_leaks import leaked_pieces
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.redact import MAX_MESSAGE_CHARS, mask_credentials, mask_request_id, mask_value, safe_message
 from otel_openai_scopes.safety import report_internal_error, reset_reported
+from tests.support.keys import leaked_pieces, make_key
+from tests.support.otlp import raw_spans
+from tests.support.receiver import OtlpReceiver
+from tests.support.sdk import http_module
 
 CONTROL_KEY = make_key()
 HYPO = settings(max_examples=60, deadline=None,
@@ -210,48 +212,9 @@ def test_a_key_that_is_not_valid_text_gives_a_valid_hint(fake, instrumentor, tel
     check_valid_text(span)
 
 
-class _OtlpReceiver:
-    """OTLP/HTTP protobuf on loopback: keeps every decoded span (name, status message, attributes)."""
-
-    def __init__(self) -> None:
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        self.spans: list = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = ExportTraceServiceRequest.FromString(body)
-                receiver.spans += [sp for rs in request.resource_spans for ss in rs.scope_spans for sp in ss.spans]
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
-
-    def __enter__(self):
-        import threading
-
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _hostile_calls(fake, key) -> int:
     """Every way outside text reaches a span, each hostile, between clean calls; returns the number of calls."""
-    from openai import _base_client
-
-    http = getattr(_base_client, "httpx2", None) or _base_client.httpx
+    http = http_module()
     c = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
     calls = 0
 
@@ -336,8 +299,7 @@ def _check_file(path, key, calls) -> None:
     scope_errors = [s for s in spans if s.attributes.get(A.SCOPE_MISSING) == ["api.threads.read"]]
     assert len(scope_errors) == 1 + sum(b"Missing scopes" in b for b in HOSTILE_BODIES.values())
     doc = json.loads(text)
-    messages = [sp["status"].get("message", "") for rs in doc["resourceSpans"] for ss in rs["scopeSpans"]
-                for sp in ss["spans"]]
+    messages = [sp["status"].get("message", "") for sp in raw_spans(doc)]
     assert any("\ufffd" in m for m in messages)  # repaired at the source, not dropped
 
 
@@ -362,8 +324,8 @@ def test_hostile_text_never_costs_a_batch_file_and_otlp_http(fake, tmp_path, cap
     scope-error evidence included, and the OTLP encoder drops no attribute (it logs each one it drops)."""
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    with _OtlpReceiver() as receiver:
-        key, path, calls = _run_through(tmp_path, fake, OTLPSpanExporter(endpoint=receiver.endpoint, timeout=30))
+    with OtlpReceiver() as receiver:
+        key, path, calls = _run_through(tmp_path, fake, OTLPSpanExporter(endpoint=receiver.traces_url, timeout=30))
     _check_file(path, key, calls)
     _check_otlp(receiver.spans, key, calls)
     assert _encoder_complaints(caplog) == []
@@ -372,9 +334,9 @@ def test_hostile_text_never_costs_a_batch_file_and_otlp_http(fake, tmp_path, cap
 def test_hostile_text_never_costs_a_batch_real_collector_grpc(fake, tmp_path, caplog):
     """The same through the real OTLP gRPC exporter into the real Collector, written by its file exporter."""
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-    from stack import Collector, require_binaries, wait_until
 
     from otel_openai_scopes.tools.otlp_json import read_spans
+    from tests.support.stack import Collector, require_binaries, wait_until
 
     bins = require_binaries("otelcol")
     received = tmp_path / "collector.jsonl"

@@ -10,9 +10,8 @@ import pytest
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import describe
-from sdk_compat import SDK_MAJOR, require, vector_stores
-
-from conftest import make_key
+from tests.support.keys import make_key
+from tests.support.sdk import SDK_MAJOR, http_module, require, vector_stores
 
 THREAD = "thread_abc123"
 MSG = [{"role": "user", "content": "hi"}]
@@ -612,11 +611,7 @@ def test_repeated_error_bodies_are_parsed_once(fake, key, telemetry):
 
 
 def test_header_picking_on_httpx_and_other_header_types():
-    try:
-        import httpx2 as httpx
-    except ImportError:  # openai < 3 uses httpx
-        import httpx
-
+    httpx = http_module()
     from otel_openai_scopes.headers import REQUEST_HEADERS, pick_headers
 
     h = httpx.Headers([("Authorization", "Bearer sk-x"), ("OpenAI-Project", "p1"), ("openai-project", "p2")])
@@ -658,15 +653,9 @@ def test_finding_1_a_token_in_the_base_path_never_reaches_templates_names_or_met
     assert templates == {"/gw/{token}/v1/models"}
 
 
-def _http_module():
-    from openai import _base_client
-
-    return getattr(_base_client, "httpx2", None) or _base_client.httpx
-
-
 def _client_changing_mid_flight(fake, key, change):
     """A client whose transport runs ``change(client)`` after the request was sent, before the response."""
-    http = _http_module()
+    http = http_module()
     inner = http.HTTPTransport()
     holder = {}
 
@@ -885,7 +874,7 @@ def test_metric_hint_follows_the_fingerprint_cap_and_the_hint_setting(fake, tele
                      (A.FINGERPRINT_OVERFLOW, A.FINGERPRINT_OVERFLOW)}
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_OPENAI_SCOPES_CAPTURE_KEY_HINT", "false")
-    from conftest import Telemetry
+    from tests.support.telemetry import Telemetry
 
     quiet = Telemetry()
     inst = OpenAIScopesInstrumentor()

@@ -15,8 +15,7 @@ import pytest
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import describe
-
-from conftest import make_key
+from tests.support.keys import make_key
 
 pytestmark = pytest.mark.skipif(not hasattr(openai.OpenAI, "_refresh_api_key"),
                                 reason=f"openai {openai.__version__} has no key providers")

@@ -1,88 +1,34 @@
 """Load and concurrency: 16 threads x 2,000 calls and 2,000 concurrent asyncio tasks against the fake server
-(in its own process, so the app's threads don't share a GIL with it), mixed successes and scope errors.
+(in its own process, so the app's threads don't share a GIL with it: tests/support/fake_process.py), mixed
+successes and scope errors.
 Every call has exactly one span, metric sums equal call counts exactly, no exception escapes."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import subprocess
-import sys
 import threading
-import urllib.request
 from collections import Counter
 
 import openai
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
-
-from conftest import make_key
+from tests.support.fake_process import control, fake_server_process
+from tests.support.keys import make_key
+from tests.support.sdk import http_module
+from tests.support.telemetry import counting_pipeline, metric_sum
 
 THREADS = int(os.environ.get("LOAD_THREADS", 16))
 CALLS = int(os.environ.get("LOAD_CALLS", 2000))
 TASKS = int(os.environ.get("LOAD_TASKS", 2000))
-
-
-class CountingExporter(SpanExporter):
-    """Keeps counts, not spans: 34,000 spans would cost far more memory than the check needs."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.children_per_parent: Counter = Counter()
-        self.ours = 0
-        self.app = 0
-        self.labels: Counter = Counter()
-        self.statuses: Counter = Counter()
-
-    def export(self, spans):
-        with self.lock:
-            for s in spans:
-                if s.attributes.get(A.TEMPLATE):
-                    self.ours += 1
-                    self.children_per_parent[s.parent.span_id if s.parent else 0] += 1
-                    self.statuses[s.attributes.get(A.HTTP_STATUS)] += 1
-                    if s.attributes.get(A.SCOPE_ERROR):
-                        self.labels[s.attributes[A.DIAGNOSIS]] += 1
-                else:
-                    self.app += 1
-        return SpanExportResult.SUCCESS
+POOL = 64  # connections the asyncio tasks share (test_asyncio_tasks)
 
 
 @pytest.fixture(scope="module")
 def server():
-    proc = subprocess.Popen([sys.executable, "-m", "otel_openai_scopes.tools.cli", "fake-server", "--port", "0"],
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "OPENAI_API_KEY": ""})
-    line = proc.stdout.readline()
-    base_url = line.split()[4]
-    yield base_url
-    proc.terminate()
-    proc.wait(timeout=30)
-
-
-def control(base_url: str, path: str, body: dict) -> dict:
-    root = base_url.rsplit("/v1", 1)[0]
-    req = urllib.request.Request(root + "/__fake__/" + path, data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
-
-
-def counting_pipeline(**settings):
-    """Real SDK providers with a counting exporter and an in-memory metric reader, instrumented."""
-    exporter = CountingExporter()
-    tp = TracerProvider()
-    tp.add_span_processor(SimpleSpanProcessor(exporter))
-    reader = InMemoryMetricReader()
-    inst = OpenAIScopesInstrumentor(**settings)
-    inst.instrument(tracer_provider=tp, meter_provider=MeterProvider(metric_readers=[reader]))
-    return exporter, tp, reader, inst
+    with fake_server_process() as base_url:
+        yield base_url
 
 
 @pytest.fixture
@@ -93,16 +39,6 @@ def setup(server):
     exporter, tp, reader, inst = counting_pipeline()
     yield server, key, exporter, tp, reader, inst
     inst.uninstrument()
-
-
-def metric_total(reader, name):
-    total = 0
-    for rm in reader.get_metrics_data().resource_metrics:
-        for sm in rm.scope_metrics:
-            for m in sm.metrics:
-                if m.name == name:
-                    total += sum(p.value if hasattr(p, "value") else p.count for p in m.data.data_points)
-    return total
 
 
 def test_threads(setup):
@@ -145,20 +81,29 @@ def test_threads(setup):
     parents = [c for p, c in exporter.children_per_parent.items() if p]
     assert len(parents) == calls and set(parents) == {1}  # exactly one span per app call
     assert exporter.statuses[401] == outcomes["401"]
-    assert metric_total(reader, A.METRIC_REQUESTS) == calls + 1
-    assert metric_total(reader, A.METRIC_DURATION) == calls + 1
-    assert metric_total(reader, A.METRIC_SCOPE_ERRORS) == outcomes["401"]
+    assert metric_sum(reader, A.METRIC_REQUESTS) == calls + 1
+    assert metric_sum(reader, A.METRIC_DURATION) == calls + 1
+    assert metric_sum(reader, A.METRIC_SCOPE_ERRORS) == outcomes["401"]
     assert set(exporter.labels) == {A.DIAGNOSIS_SCOPE_FLAPPING}  # consistent under contention
     assert len(inst.recorder.diagnosis) <= inst.recorder.settings.diagnosis_max_entries
 
 
 def test_asyncio_tasks(setup):
-    base_url, key, exporter, tp, reader, inst = setup
+    base_url, key, exporter, tp, reader, _ = setup
     control(base_url, "lose_scope", {"key": key, "scope": "api.threads.read", "probability": 0.3})
     tracer = tp.get_tracer("load-test")
 
     async def main():
-        client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0)
+        # Every task is inside the SDK's call (and our wrapper) at once; what the machine's load must not decide is
+        # whether a socket gets connected in time. The SDK's default pool opens up to 1,000 connections at once and
+        # gives each 5 s to connect: at load 18 the fake server accepted them too slowly (APITimeoutError). Here the
+        # tasks share POOL connections and wait for one as long as it takes (pool timeout none), so a slow machine
+        # makes the test slower, never failing; connect and read keep generous finite timeouts so a hang still fails.
+        httpx = http_module()
+        timeout = httpx.Timeout(300.0, pool=None)
+        http = openai.DefaultAsyncHttpxClient(limits=httpx.Limits(max_connections=POOL, max_keepalive_connections=POOL),
+                                              timeout=timeout)
+        client = openai.AsyncOpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=timeout, http_client=http)
         sem = asyncio.Semaphore(TASKS)
 
         async def one(i: int) -> str:
@@ -184,5 +129,5 @@ def test_asyncio_tasks(setup):
     assert exporter.ours == TASKS and exporter.app == TASKS
     assert set(c for p, c in exporter.children_per_parent.items() if p) == {1}
     assert len([p for p in exporter.children_per_parent if p]) == TASKS
-    assert metric_total(reader, A.METRIC_REQUESTS) == TASKS
-    assert metric_total(reader, A.METRIC_SCOPE_ERRORS) == outcomes["401"] > 0
+    assert metric_sum(reader, A.METRIC_REQUESTS) == TASKS
+    assert metric_sum(reader, A.METRIC_SCOPE_ERRORS) == outcomes["401"] > 0

@@ -17,9 +17,9 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_key
 
 from otel_openai_scopes import attributes as A
+from tests.support.keys import make_key
 
 # logfire 5.x needs Python >= 3.10; 4.33, the last release for 3.9, has the same default patterns minus a few
 # token names. Both are in the `test` extra, each where it installs.

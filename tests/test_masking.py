@@ -16,20 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from otel_openai_scopes import attributes as A
-from otel_openai_scopes.fingerprint import describe, key_prefix
+from otel_openai_scopes.fingerprint import describe
 from otel_openai_scopes.redact import mask_credentials, safe_message
 from otel_openai_scopes.scope_errors import parse_error, parse_missing_scopes
+from tests.support.keys import WINDOW, leaked_pieces
 
-WINDOW = 8
 ALNUM = string.ascii_letters + string.digits
 B64URL = ALNUM + "-_"
-
-
-def leaked(key: str, text: str) -> list[str]:
-    """8-character windows of ``key`` in ``text``, except those inside its type prefix."""
-    start = len(key_prefix(key))
-    return [key[i:i + WINDOW] for i in range(len(key) - WINDOW + 1)
-            if i + WINDOW > start and key[i:i + WINDOW] in text]
 
 
 def _body(alphabet: str, lo: int, hi: int) -> st.SearchStrategy[str]:
@@ -62,15 +55,15 @@ def key_and_message(draw):
 
 def test_the_leak_check_detects_a_leak():
     key = "sk-proj-" + "AbCdEfGh12" * 4
-    assert leaked(key, "x" + key[11:19] + "y") and not leaked(key, "sk-proj-...h12")
+    assert leaked_pieces(key, "x" + key[11:19] + "y") and not leaked_pieces(key, "sk-proj-...h12")
 
 
 @settings(max_examples=400, deadline=None)
 @given(key_and_message())
 def test_no_window_of_the_key_survives_in_a_message(km):
     key, message = km
-    assert leaked(key, mask_credentials(message, key)) == []
-    assert leaked(key, safe_message(message, key, limit=10_000)) == []
+    assert leaked_pieces(key, mask_credentials(message, key)) == []
+    assert leaked_pieces(key, safe_message(message, key, limit=10_000)) == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -82,7 +75,7 @@ def test_no_window_of_the_key_survives_in_json_fields(km, field):
     for body in ({"error": err}, json.dumps({"error": err})):
         info = parse_error(401, body, key)
         out = " ".join([info.message, info.code, info.type, *info.missing_scopes])
-        assert leaked(key, out) == []
+        assert leaked_pieces(key, out) == []
 
 
 @settings(max_examples=300, deadline=None)
@@ -91,9 +84,9 @@ def test_masking_only_removes_more_with_the_key_than_without(key, filler):
     """Finding 3: the sent key's first 8 characters were replaced first, so the sk- pattern stopped matching."""
     for text in (f"Bearer {key}", f"{filler} {key} {filler}", f"Incorrect API key provided: {key}."):
         without, with_key = mask_credentials(text), mask_credentials(text, key)
-        assert leaked(key, with_key) == []
+        assert leaked_pieces(key, with_key) == []
         assert len(with_key) <= len(without) + 3 * with_key.count("***")
-        assert set(leaked(key, with_key)) <= set(leaked(key, without))
+        assert set(leaked_pieces(key, with_key)) <= set(leaked_pieces(key, without))
 
 
 @settings(max_examples=300, deadline=None)
@@ -111,7 +104,7 @@ def test_a_fingerprint_or_hint_is_never_masked(km):
 def test_scopes_never_carry_a_key(km):
     key, text = km
     scopes = parse_missing_scopes(f"Missing scopes: api.model.read, {text}, model.request", key)
-    assert leaked(key, " ".join(scopes)) == []
+    assert leaked_pieces(key, " ".join(scopes)) == []
     assert scopes[:1] == ("api.model.read",)
 
 
@@ -121,12 +114,13 @@ KEY = "sk-proj-" + "Xq7Lm2Pz9Rt4Vb8Nc1Kd6Hs3Jf5Wg0Ya7Ue2Io9Mn4Bv"
 
 
 def test_finding_3_bearer_with_the_sent_key_masks_the_whole_key():
-    assert leaked(KEY, mask_credentials(f"Bearer {KEY}", KEY)) == []
-    assert leaked(KEY, mask_credentials(f"Bearer {KEY[:40]}", KEY)) == []  # was "Bearer ***" + 32 characters of it
-    assert leaked(KEY, mask_credentials(f"rejected {KEY[12:40]} here", KEY)) == []
+    assert leaked_pieces(KEY, mask_credentials(f"Bearer {KEY}", KEY)) == []
+    # was "Bearer ***" + 32 characters of it
+    assert leaked_pieces(KEY, mask_credentials(f"Bearer {KEY[:40]}", KEY)) == []
+    assert leaked_pieces(KEY, mask_credentials(f"rejected {KEY[12:40]} here", KEY)) == []
     azure = "0123456789abcdef" + "fedcba9876543210"
-    assert leaked(azure, mask_credentials(f"key {azure[4:28]} not valid", azure)) == []
-    assert leaked(azure, mask_credentials(f"key {azure} not valid")) == []  # generic: long hex
+    assert leaked_pieces(azure, mask_credentials(f"key {azure[4:28]} not valid", azure)) == []
+    assert leaked_pieces(azure, mask_credentials(f"key {azure} not valid")) == []  # generic: long hex
 
 
 def test_finding_2_words_and_keys_are_not_scopes():
@@ -141,7 +135,7 @@ def test_finding_2_words_and_keys_are_not_scopes():
 
 def test_finding_4_codes_are_masked_by_pieces_of_the_sent_key():
     info = parse_error(401, {"error": {"message": "no", "code": KEY[10:30], "type": KEY[20:44]}}, KEY)
-    assert leaked(KEY, info.code + info.type) == []
+    assert leaked_pieces(KEY, info.code + info.type) == []
 
 
 # --- end to end: headers a proxy echoes ----------------------------------------------------------
@@ -173,7 +167,7 @@ def test_no_window_of_the_key_survives_in_response_headers(fake, instrumentor, t
     openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0).models.list()
     (span,) = telemetry.spans()
     exported = json.dumps({k: str(v) for k, v in span.attributes.items()})
-    assert leaked(key, exported) == []
+    assert leaked_pieces(key, exported) == []
     assert span.attributes[A.KEY_HINT] == describe(key).hint
 
 
@@ -182,7 +176,7 @@ def test_finding_4_a_key_passed_as_organization_is_masked(fake, instrumentor, te
     openai.OpenAI(api_key=KEY, base_url=fake.base_url, organization=KEY, project="proj_" + KEY[8:30],
                   max_retries=0).models.list()
     a = dict(telemetry.only_span().attributes)
-    assert leaked(KEY, a[A.ORGANIZATION] + a[A.PROJECT]) == []
+    assert leaked_pieces(KEY, a[A.ORGANIZATION] + a[A.PROJECT]) == []
     assert a[A.PROJECT].startswith("proj_")
 
 
@@ -194,7 +188,7 @@ def test_finding_4_a_proxy_echoing_the_key_in_headers(fake, instrumentor, teleme
         openai.OpenAI(api_key=KEY, base_url=fake.base_url, max_retries=0).models.list()
     span = telemetry.only_span()
     exported = json.dumps({k: str(v) for k, v in span.attributes.items()}) + span.status.description
-    assert leaked(KEY, exported) == []
+    assert leaked_pieces(KEY, exported) == []
     assert span.attributes[A.SCOPE_MISSING] == ("api.model.read",)
     assert span.attributes[A.REQUEST_ID].startswith("req_")
 
@@ -284,7 +278,7 @@ def test_no_window_of_a_gateway_credential_survives(gateway, instrumentor, telem
     """A credential in a header or query parameter named like one: the gateway quotes it back in its error body
     (404: the URL; 401: the headers), x-request-id and openai-organization; nothing exported keeps 8 characters
     of it, on either SDK."""
-    from conftest import make_key
+    from tests.support.keys import make_key
 
     where, param = name
     key = make_key()
@@ -301,7 +295,7 @@ def test_no_window_of_a_gateway_credential_survives(gateway, instrumentor, telem
         else:
             c.models.list(**per_call)
     out = exported_text(telemetry, caplog.records)
-    assert leaked(value, out) == [] and leaked(key, out) == []
+    assert leaked_pieces(value, out) == [] and leaked_pieces(key, out) == []
     span = telemetry.only_span()
     assert ("Invalid URL" if quote_url else "Gateway refused") in span.status.description
     if not quote_url:
@@ -321,7 +315,7 @@ def test_a_gateway_404_quoting_the_url_and_a_401_quoting_the_gateway_key(gateway
     assert "Invalid URL (GET /v1/quote-url/things?key=***)" in quoted_url.status.description
     assert "X-Gateway-Key: ***" in quoted_headers.status.description or \
         "x-gateway-key: ***" in quoted_headers.status.description.lower()
-    assert leaked(gw_key, quoted_headers.attributes[A.REQUEST_ID] + quoted_headers.attributes[A.RESPONSE_ORGANIZATION]) \
-        == []
+    ids = quoted_headers.attributes[A.REQUEST_ID] + quoted_headers.attributes[A.RESPONSE_ORGANIZATION]
+    assert leaked_pieces(gw_key, ids) == []
     out = exported_text(telemetry)
-    assert leaked(token, out) == [] and leaked(gw_key, out) == [] and leaked(KEY, out) == []
+    assert leaked_pieces(token, out) == [] and leaked_pieces(gw_key, out) == [] and leaked_pieces(KEY, out) == []

@@ -7,12 +7,13 @@ import gc
 import os
 
 import openai
+import pytest
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.caches import BoundedCache
-
-from conftest import make_key
-from test_load import control, counting_pipeline, metric_total, server  # noqa: F401  (fixture)
+from tests.support.fake_process import control, fake_server_process
+from tests.support.keys import make_key
+from tests.support.telemetry import counting_pipeline, metric_points, metric_sum
 
 CLIENTS = int(os.environ.get("MEMORY_CLIENTS", 100_000))
 KEYS = int(os.environ.get("MEMORY_KEYS", 10_000))
@@ -27,10 +28,16 @@ def rss_mb() -> float:
     raise RuntimeError("no VmRSS")
 
 
-def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
+@pytest.fixture(scope="module")
+def server():
+    with fake_server_process() as base_url:
+        yield base_url
+
+
+def test_many_clients_and_keys_stay_bounded(server):
     control(server, "reset", {})
     control(server, "accept_any_key", {"enabled": True})
-    exporter, tp, reader, inst = counting_pipeline(max_clients=1000, max_metric_keys=100,
+    exporter, _, reader, inst = counting_pipeline(max_clients=1000, max_metric_keys=100,
                                                    diagnosis_max_entries=512)
     rec = inst.recorder
     http = openai.DefaultHttpxClient()  # one connection pool, as an app that builds a client per request would
@@ -58,7 +65,7 @@ def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
         http.close()
         control(server, "accept_any_key", {"enabled": False})
     assert exporter.ours == CLIENTS
-    assert metric_total(reader, A.METRIC_REQUESTS) == CLIENTS
+    assert metric_sum(reader, A.METRIC_REQUESTS) == CLIENTS
     assert peak_registry <= 1000 and len(rec.registry) <= 5  # weak entries went with their clients
     assert rec.credentials.describe.cache_info().currsize <= 1024
     assert rec.matcher.match.cache_info().currsize <= 4096
@@ -68,9 +75,7 @@ def test_many_clients_and_keys_stay_bounded(server):  # noqa: F811
     assert {"routes", "sent", "values", "errors", "recordings"} <= set(memos)
     for name, memo in memos.items():
         assert len(memo) <= memo.max_entries and memo.bytes <= memo.max_bytes, name
-    series = {p.attributes[A.KEY_FINGERPRINT] for rm in reader.get_metrics_data().resource_metrics
-              for sm in rm.scope_metrics for m in sm.metrics if m.name == A.METRIC_REQUESTS
-              for p in m.data.data_points}
+    series = {p.attributes[A.KEY_FINGERPRINT] for p in metric_points(reader, A.METRIC_REQUESTS)}
     assert len(series) == 101 and A.FINGERPRINT_OVERFLOW in series  # 100 keys, then the overflow value
     growth = after - before
     print(f"RSS {before:.1f} MB -> {after:.1f} MB (+{growth:.1f} MB) over {CLIENTS - 2000} clients, {KEYS} keys")

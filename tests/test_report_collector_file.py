@@ -20,13 +20,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from conftest import make_key
-from stack import Collector, require_binaries, wait_until
-from test_leaks import leaked_pieces
-
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.tools.otlp_file import PATH_ENV
 from otel_openai_scopes.tools.otlp_json import read_spans
+from tests.support.keys import leaked_pieces, make_key
+from tests.support.stack import Collector, require_binaries, wait_until
 
 BIN = Path(sys.executable).parent
 READ = "api.threads.read"

@@ -18,15 +18,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import fleet_helpers as fh
-from conftest import make_key
-from test_leaks import leaked_pieces
 from test_report import MS, T0, call, err
 
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
+from otel_openai_scopes.tools.fake_server import FakeOpenAI
 from otel_openai_scopes.tools.otlp_file import PATH_ENV
 from otel_openai_scopes.tools.report import analyze, explanation, fleet_verdict, to_json, verdict_lines
+from tests.support.keys import leaked_pieces, make_key
 
 BIN = Path(sys.executable).parent
 READ = "api.threads.read"
@@ -148,7 +147,7 @@ print("done", role, n)
 
 def test_one_key_two_projects_through_the_sdk_is_context_mismatch_never_scope_flapping(tmp_path):
     key = make_key()
-    fake = fh.project_scoped_fake().start()
+    fake = FakeOpenAI().start()
     try:
         fake.grant(key)
         fake.deny(key, "proj_bad", [READ, "api.threads.write"])

@@ -38,8 +38,8 @@ def test_message_variants(message, expected):
 
 
 def test_body_shapes():
-    assert parse_error(401, {"error": {"message": SEED, "type": "invalid_request_error", "code": None}}).missing_scopes \
-        == ("api.threads.read",)
+    body = {"error": {"message": SEED, "type": "invalid_request_error", "code": None}}
+    assert parse_error(401, body).missing_scopes == ("api.threads.read",)
     new = parse_error(401, {"error": {"message": SEED, "code": "missing_scope"}})
     assert new.code == "missing_scope" and new.is_scope_error
     assert parse_error(401, json.dumps({"error": {"message": SEED}})).missing_scopes == ("api.threads.read",)
@@ -69,8 +69,8 @@ def test_credentials_in_messages_are_masked():
     jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"
     assert "dozjg" not in mask_credentials(f"token {jwt} expired")
     assert "secretvalue123" not in mask_credentials("x secretvalue123 y", "secretvalue123")
-    assert mask_credentials(
-        "api.threads.read org-abc proj_abc req_0123456789abcdef") == "api.threads.read org-abc proj_abc req_0123456789abcdef"
+    plain = "api.threads.read org-abc proj_abc req_0123456789abcdef"
+    assert mask_credentials(plain) == plain
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,15 +10,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import make_key
-from test_end_to_end import APP, BIN, _console_spans
-from test_leaks import leaked_pieces
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.config import EXPORTER_FILE_PATH_ENV, Settings, parse_setting
 from otel_openai_scopes.scope_map import build_matcher
 from otel_openai_scopes.tools import otlp_file
+from tests.support.apps import APP, BIN, console_spans
+from tests.support.keys import leaked_pieces, make_key
 
 P = "OTEL_INSTRUMENTATION_OPENAI_SCOPES_"
 DEFAULTS = Settings()
@@ -195,7 +194,7 @@ def test_opentelemetry_instrument_still_instruments_with_bad_values(fake, tmp_pa
                          text=True, env=env, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "Failed to" not in out.stderr, out.stderr[-3000:]
-    ours = [s for s in _console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
+    ours = [s for s in console_spans(out.stdout) if s["attributes"].get(A.OPERATION)]
     assert [s["name"] for s in ours] == ["POST /v1/chat/completions", "GET /v1/threads/{thread_id}/runs"]
     assert ours[1]["attributes"][A.SCOPE_MISSING] == ["api.threads.read"]
     assert ours[0]["attributes"][A.KEY_HINT].endswith(key[-4:])  # capture_key_hint kept its default, true

@@ -23,24 +23,23 @@ from typing import Any
 import collector_helpers as h
 import openai
 import pytest
-import stack
 import yaml
-from conftest import make_key
 from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes.fingerprint import hint
-from otel_openai_scopes.safety import reset_reported
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
+from tests.support import stack
+from tests.support.keys import make_key
+from tests.support.telemetry import Telemetry
 
 SERVICE = "stack-e2e-app"
 APP_INSTANCE = "app-instance-1"
@@ -104,48 +103,18 @@ def real_stack(tmp_path_factory):
 # ---------------------------------------------------------------------------------------------------
 
 
-class App:
-    """Real OTel SDK providers exporting over OTLP/gRPC to the Collector, plus an in-memory copy of every
-    span and metric point sent (what "the app exported" means below), and the instrumentation on."""
-
-    def __init__(self, endpoint: str, service: str, extra_resource: dict[str, str] | None = None) -> None:
-        resource = Resource.create({"service.name": service, "service.instance.id": APP_INSTANCE,
-                                    **(extra_resource or {})})
-        self.spans = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider(resource=resource)
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans))
-        self.tracer_provider.add_span_processor(
-            BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True), schedule_delay_millis=200))
-        self.metrics = InMemoryMetricReader()
-        otlp_metrics = PeriodicExportingMetricReader(OTLPMetricExporter(endpoint=endpoint, insecure=True),
-                                                     export_interval_millis=500)
-        self.meter_provider = MeterProvider(resource=resource, metric_readers=[self.metrics, otlp_metrics])
-        reset_reported()
-        self.instrumentor = OpenAIScopesInstrumentor()
-        self.instrumentor.instrument(tracer_provider=self.tracer_provider, meter_provider=self.meter_provider)
-
-    def close(self) -> None:
-        self.instrumentor.uninstrument()
-        self.tracer_provider.force_flush()
-        self.meter_provider.force_flush()
-        self.tracer_provider.shutdown()
-        self.meter_provider.shutdown()
-
-    def metric_total(self, name: str, **attrs: str) -> float:
-        data = self.metrics.get_metrics_data()
-        total = 0.0
-        for rm in data.resource_metrics if data else ():
-            for sm in rm.scope_metrics:
-                for m in sm.metrics:
-                    if m.name == name:
-                        total += sum(p.value for p in m.data.data_points
-                                     if all(p.attributes.get(k) == v for k, v in attrs.items()))
-        return total
+def start_app(endpoint: str, service: str, extra_resource: dict[str, str] | None = None) -> Telemetry:
+    """Real OTel SDK providers exporting over OTLP/gRPC to the Collector, plus an in-memory copy of every span and
+    metric point sent (what "the app exported" means below), and the instrumentation on."""
+    app = Telemetry(resource={"service.name": service, "service.instance.id": APP_INSTANCE, **(extra_resource or {})},
+                    otlp=endpoint)
+    app.instrument()
+    return app
 
 
 @dataclass
 class Scenario:
-    app: App
+    app: Telemetry
     keys: dict[str, str]
     exported: list[Any] = field(default_factory=list)  # ReadableSpans the app sent
     alerts: dict[str, list[dict]] = field(default_factory=dict)  # phase -> active alerts seen
@@ -196,7 +165,7 @@ def scenario(real_stack):
         fake.grant(restricted_key, scopes=["model.request", "api.model.request"])
         stack.wait_until(lambda: _sent_spans(col) is not None, what="collector telemetry")
         sent_before = _sent_spans(col)
-        app = App(col.otlp_grpc, SERVICE)
+        app = start_app(col.otlp_grpc, SERVICE)
         sc = Scenario(app, {"main": main_key, "tenant": tenant_key, "restricted": restricted_key},
                       sent_before=sent_before)
         shared = openai.OpenAI(api_key=main_key, base_url=fake.base_url, max_retries=0)
@@ -223,7 +192,7 @@ def scenario(real_stack):
                 with pytest.raises(openai.AuthenticationError):
                     client.beta.threads.runs.list(THREAD)
                 time.sleep(0.2)
-            main_fp = next(s for s in app.spans.get_finished_spans() if s.attributes.get(A.SCOPE_ERROR)) \
+            main_fp = next(s for s in app.spans() if s.attributes.get(A.SCOPE_ERROR)) \
                 .attributes[A.KEY_FINGERPRINT]
             sc.alerts["flap"] = _wait_firing(prom, SPIKE, 40, openai_key_fingerprint=main_fp, openai_scope=READ)
             fake.windows.clear()  # the platform recovers
@@ -255,7 +224,7 @@ def scenario(real_stack):
             sc.alerts["never_granted"] = _wait_firing(prom, NEVER, 40, job=SERVICE)
         finally:
             app.close()
-        sc.exported = list(app.spans.get_finished_spans())
+        sc.exported = list(app.spans())
         want = len(sc.exported)
         stack.wait_until(lambda: len(real_stack.jaeger.find_spans(SERVICE)) >= want, timeout=30,
                          what=f"{want} spans in Jaeger")
@@ -450,11 +419,11 @@ def test_documented_series_and_labels(real_stack, scenario):
 def test_sdk_counters_in_prometheus_equal_what_the_app_exported(real_stack, scenario):
     prom, app = real_stack.prometheus, scenario.app
     for diagnosis in (A.DIAGNOSIS_SCOPE_FLAPPING, A.DIAGNOSIS_CLIENT_MUTATED, A.DIAGNOSIS_NEVER_GRANTED):
-        want = app.metric_total(A.METRIC_SCOPE_ERRORS, **{A.DIAGNOSIS: diagnosis})
+        want = app.metric_sum(A.METRIC_SCOPE_ERRORS, {A.DIAGNOSIS: diagnosis})
         assert want > 0
         expr = f'sum(openai_client_scope_errors_total{{job="{SERVICE}",openai_scope_error_diagnosis="{diagnosis}"}})'
         stack.wait_until(lambda e=expr, w=want: prom.value(e) == w, timeout=20, what=f"{expr} == {want}")
-    want = app.metric_total(A.METRIC_REQUESTS)
+    want = app.metric_sum(A.METRIC_REQUESTS)
     stack.wait_until(lambda: prom.value(f'sum(openai_client_requests_total{{job="{SERVICE}"}})') == want,
                      timeout=20, what="requests total")
 
@@ -487,7 +456,7 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
     bearer = make_key(prefix="", n=40)
     with FakeOpenAI() as fake:
         fake.grant(key, scopes=["model.request"])
-        app = App(col.otlp_grpc, service, extra_resource={"deployment.token": key})
+        app = start_app(col.otlp_grpc, service, extra_resource={"deployment.token": key})
         try:
             client = openai.OpenAI(api_key=key, base_url=fake.base_url, max_retries=0)
             tracer = app.tracer_provider.get_tracer("hostile")
@@ -514,7 +483,7 @@ def test_no_piece_of_a_key_reaches_jaeger(real_stack):
             counter.add(1, {A.KEY_FINGERPRINT: key, f"app.{key}": "x"})
         finally:
             app.close()
-    exported = list(app.spans.get_finished_spans())
+    exported = list(app.spans())
     assert len(exported) == 3
     # positive control: the app really exported the secrets
     sent = json.dumps([s.to_json() for s in exported]) + json.dumps(dict(exported[0].resource.attributes))

@@ -16,7 +16,8 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
-import stack
+
+from tests.support import stack
 
 SCRIPT = stack.ROOT / "scripts" / "stack.sh"
 LINES = ("OTLP_GRPC_ENDPOINT", "OTLP_HTTP_ENDPOINT", "JAEGER_URL", "PROMETHEUS_URL")
@@ -141,10 +142,9 @@ except openai.APIStatusError as exc:
 def test_an_app_pointed_at_the_printed_endpoint_as_printed_reaches_jaeger_and_prometheus(state, tmp_path):
     """The README's "send your own app to the local stack": the environment `up` prints, taken as printed, with
     `opentelemetry-instrument` and nothing else configured in the app."""
-    from conftest import make_key
-
     from otel_openai_scopes.fingerprint import fingerprint
     from otel_openai_scopes.tools.fake_server import FakeOpenAI
+    from tests.support.keys import make_key
 
     up = run(state, "up")
     assert up.returncode == 0, up.stdout + up.stderr
@@ -169,7 +169,8 @@ def test_an_app_pointed_at_the_printed_endpoint_as_printed_reaches_jaeger_and_pr
     assert "handshake" not in out.stderr.lower() and "Failed to export" not in out.stderr, out.stderr
     jaeger = ep["JAEGER_URL"] + "/api/traces?" + urllib.parse.urlencode(
         {"service": "own-app", "tags": json.dumps({"openai.scope_error": "true"}), "limit": "100"})
-    stack.wait_until(lambda: json.loads(stack.http_get(jaeger))["data"], timeout=60, what="the app's scope error in Jaeger")
+    stack.wait_until(lambda: json.loads(stack.http_get(jaeger))["data"], timeout=60,
+                     what="the app's scope error in Jaeger")
     query = ep["PROMETHEUS_URL"] + "/api/v1/query?" + urllib.parse.urlencode(
         {"query": f'openai_client_scope_errors_total{{job="own-app",openai_key_fingerprint="{fingerprint(key)}"}}'})
     stack.wait_until(lambda: json.loads(stack.http_get(query))["data"]["result"], timeout=60,

@@ -31,8 +31,6 @@ from typing import Any
 
 import collector_helpers as h
 import pytest
-import stack
-from conftest import make_key
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -54,6 +52,8 @@ from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts
 from otel_openai_scopes.fingerprint import hint
 from otel_openai_scopes.scope_errors import is_scope_name
+from tests.support import stack
+from tests.support.keys import make_key
 
 SERVICE = "scrub-hostile-app"
 CAP_SERVICE = "scrub-cap-app"

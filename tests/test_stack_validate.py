@@ -8,11 +8,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import collector_helpers as h
 import pytest
-import stack
 import yaml
+
+from tests.support import stack
 
 #: Every combination the README documents, with the variables it needs.
 REQUIRED = {"MAIN_OTLP_ENDPOINT": "main.example.com:4317", "ANOMALY_OTLP_ENDPOINT": "audit.example.com:4317",
@@ -140,13 +142,14 @@ def test_prometheus_is_the_tested_release():
 
 def test_missing_binary_fails_under_ci_and_skips_locally(monkeypatch, tmp_path):
     """The harness never silently skips in CI: with no cache and no override, CI=true turns a skip into a failure."""
-    monkeypatch.setattr(stack, "_CACHE_ENV", str(tmp_path / "empty-cache"))
-    monkeypatch.setattr(stack, "_ENV_BINARIES", {"otelcol": None, "jaeger": None, "prometheus": None})
+    monkeypatch.setenv("OTEL_OPENAI_SCOPES_CACHE", str(tmp_path / "empty-cache"))
+    for name in ("OTELCOL", "JAEGER", "PROMETHEUS"):
+        monkeypatch.delenv(f"OTEL_OPENAI_SCOPES_{name}", raising=False)
     monkeypatch.setenv("CI", "true")
     assert stack.find_binaries().otelcol is None, "prebuilt binaries must be ignored under CI"
     with pytest.raises(pytest.fail.Exception, match=r"scripts/stack\.sh build.*CI is set"):
         stack.require_binaries("otelcol")
     monkeypatch.delenv("CI")
-    monkeypatch.setattr(stack.Path, "home", lambda: tmp_path)  # no prebuilt dir either
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)  # no prebuilt dir either
     with pytest.raises(pytest.skip.Exception, match=r"scripts/stack\.sh build"):
         stack.require_binaries("otelcol", "jaeger")

@@ -9,8 +9,8 @@ from otel_openai_scopes.caches import Cap
 from otel_openai_scopes.fingerprint import CredentialCache, describe
 from otel_openai_scopes.headers import query_credentials
 from otel_openai_scopes.sent_credential import Describers, describe_sent, read_sent
-
-from conftest import make_key
+from tests.support.keys import make_key
+from tests.support.sdk import http_module
 
 
 def _describers(hint=True, keys=100, contexts=100):
@@ -24,11 +24,7 @@ def _describers(hint=True, keys=100, contexts=100):
 
 
 def _request(url, headers):
-    try:
-        import httpx2 as httpx
-    except ImportError:
-        import httpx
-    return httpx.Request("GET", url, headers=headers)
+    return http_module().Request("GET", url, headers=headers)
 
 
 def test_read_sent_collects_every_credential_the_request_carried():

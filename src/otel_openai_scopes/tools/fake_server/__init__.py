@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from .identity import ISSUER, Identity, mint, workload_identity
 from .routes import SCOPE_MESSAGE
-from .server import FakeOpenAI, _Handler, _QuietServer  # the two private names: for tests that subclass them
+from .server import FakeOpenAI
 from .state import ALL, KeyGrant, ScopeWindow, Scripted
 
-__all__ = ["ALL", "ISSUER", "SCOPE_MESSAGE", "FakeOpenAI", "Identity", "KeyGrant", "ScopeWindow", "Scripted",
-           "_Handler", "_QuietServer", "mint", "workload_identity"]
+__all__ = ["ALL", "ISSUER", "SCOPE_MESSAGE", "FakeOpenAI", "Identity", "KeyGrant", "ScopeWindow", "Scripted", "mint",
+           "workload_identity"]

@@ -45,8 +45,6 @@ class _Handler(BaseHTTPRequestHandler):
     # response by ~40 ms on loopback.
     disable_nagle_algorithm = True
     server: _QuietServer
-    #: The state to answer from, when not the server's (kept for tests that subclass this handler).
-    server_state: FakeState | None = None
 
     def log_message(self, format: str, *args: Any) -> None:  # silence the default stderr logging
         pass
@@ -60,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        fake = self.server_state or self.server.fake
+        fake = self.server.fake
         assert fake is not None, "a handler needs the server's state"
         reply = handle(fake, Request(self.command, self.path, headers, body))
         if isinstance(reply.body, Stream):
