@@ -143,6 +143,24 @@ def test_two_identities_are_told_apart_and_keys_are_unaffected(fake, instrumento
     assert [s.attributes[A.KEY_HINT] for s in telemetry.spans()] == ["eyJ...#" + fp[:4] for fp in fps]
 
 
+def test_a_jwt_without_scopes_or_client_is_kind_token_with_no_grant_and_follows_its_history(fake, instrumentor,
+                                                                                          telemetry):
+    """A JWT naming only an issuer and subject: kind ``token``, its identity's fingerprint, no ``openai.scope.granted``
+    (its claims do not say what it was granted), so no token_lacks_scope: unknown, then never_granted."""
+    claims = {"iss": "https://idp." + rand(8).lower() + ".example", "sub": rand(20, "svc-")}
+    tokens = [refresh(claims, n) for n in range(3)]
+    for token in tokens:
+        fake.grant(token, scopes=["model.read"])
+    for token in tokens:
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(api_key=token, base_url=fake.base_url, max_retries=0).beta.threads.runs.list(THREAD)
+    errors = scope_error_spans(telemetry)
+    assert [s.attributes[A.DIAGNOSIS] for s in errors] == [V.UNKNOWN, V.UNKNOWN, V.NEVER_GRANTED]
+    assert {s.attributes[A.KEY_KIND] for s in errors} == {"token"}
+    assert {s.attributes[A.KEY_FINGERPRINT] for s in errors} == {describe(tokens[0]).fingerprint}
+    assert all(A.SCOPE_GRANTED not in s.attributes for s in errors)
+
+
 def test_a_token_refreshed_by_assignment_is_one_identity_and_no_mutation(fake, instrumentor, telemetry):
     """Apps on SDKs without key providers (1.x) refresh a token by assigning ``client.api_key``: ten refreshes of one
     identity keep one fingerprint and are no mutation; another identity's token on the same client is one."""
