@@ -1136,7 +1136,7 @@ def _dimension_checks(cfg: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml"])
 def test_derived_scope_label_uses_the_sdks_scope_grammar(name):
-    from otel_openai_scopes.scope_errors import MAX_SCOPE_CHARS, is_scope_name
+    from otel_openai_scopes.scope_names import MAX_SCOPE_CHARS, is_scope_name
 
     cfg = h.load_config(name)
     checks = _dimension_checks(cfg)
@@ -1158,7 +1158,7 @@ def test_derived_scope_label_uses_the_sdks_scope_grammar(name):
 @settings(max_examples=500, deadline=None)
 @given(hs.text(alphabet="abz09_.A-", max_size=80))
 def test_derived_scope_label_grammar_agrees_with_the_sdk_on_random_tokens(token):
-    from otel_openai_scopes.scope_errors import MAX_SCOPE_CHARS, is_scope_name
+    from otel_openai_scopes.scope_names import MAX_SCOPE_CHARS, is_scope_name
 
     grammar = re.compile(_dimension_checks(h.load_config("base.yaml"))[contract.SCOPE].replace("$", r"\Z"))
     assert (len(token) <= MAX_SCOPE_CHARS and bool(grammar.search(token))) == is_scope_name(token)

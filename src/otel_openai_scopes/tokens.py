@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .scope_names import is_scope_name
+
 #: Longer credentials are not read as tokens (real access tokens are a few KB at most).
 MAX_TOKEN_CHARS: Final = 16 * 1024
 #: Longest payload segment decoded (base64url characters).
@@ -183,9 +185,6 @@ def _claims(payload: dict[str, Any]) -> Claims:
 
 def _granted(payload: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool]:
     """(scopes in grammar, listed, complete) from ``scp`` and ``scope`` (each a list or a space-separated string)."""
-    # Imported here: scope_errors -> redact -> fingerprint -> this module would otherwise be a cycle.
-    from .scope_errors import is_scope_name
-
     entries: list[Any] = []
     listed = False
     complete = True
@@ -236,8 +235,6 @@ def _private_values(payload: dict[str, Any]) -> tuple[str, ...]:
     the context the diagnosis names), and a URL's scheme and host (``https://auth.openai.com``: every 8
     characters of it would mask the same in ordinary links of error messages); a URL's path is kept. A personal
     claim is kept even when it looks like a scope name."""
-    from .scope_errors import is_scope_name  # see _granted
-
     first = [(payload[name], True) for name in _PERSONAL_CLAIMS if name in payload]
     queue = deque(first + [(v, False) for k, v in payload.items()
                            if k not in SCOPE_CLAIMS and k not in _PERSONAL_CLAIMS])

@@ -22,7 +22,7 @@ QUICK = "(unit or integration) and not slow"
 FILES_IN = {
     **dict.fromkeys(["test_fingerprint", "test_terminal", "test_scope_errors", "test_endpoints", "test_masking",
                      "test_tokens", "test_readme", "test_scope_map_sdk", "test_report", "test_caches", "test_steps",
-                     "test_tiers"],
+                     "test_tiers", "test_layers"],
                     "unit"),
     **dict.fromkeys(["test_instrumentation", "test_diagnosis", "test_faults", "test_fork", "test_hostile",
                      "test_leaks", "test_load", "test_memory", "test_settings", "test_logfire", "test_fake_server",
