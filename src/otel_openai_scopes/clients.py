@@ -35,7 +35,7 @@ _SKIP_DIRS: tuple[str, ...] = ()
 
 
 # This package's own patch-point modules (not the demo or CLI, which are user code of the SDK).
-_OWN_MODULES = ("instrumentor.py", "recorder.py", "clients.py", "streams.py")
+_OWN_MODULES = ("instrumentor.py", "wrappers.py", "recorder.py", "clients.py", "streams.py")
 
 
 def _skip_prefixes() -> tuple[str, ...]:
