@@ -26,7 +26,7 @@ FILES_IN = {
                     "unit"),
     **dict.fromkeys(["test_instrumentation", "test_diagnosis", "test_faults", "test_fork", "test_hostile",
                      "test_leaks", "test_load", "test_memory", "test_settings", "test_logfire", "test_fake_server",
-                     "test_fake_tokens", "test_key_providers"], "integration"),
+                     "test_fake_tokens", "test_key_providers", "test_operations"], "integration"),
     **dict.fromkeys(["test_cli", "test_doctor", "test_end_to_end", "test_exporter", "test_report_hostile",
                      "test_report_credentials", "test_report_fleet", "test_report_html", "test_fleet_install"], "cli"),
     **dict.fromkeys(["test_stack", "test_stack_script", "test_stack_scrub", "test_report_collector_file",
