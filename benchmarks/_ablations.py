@@ -87,7 +87,7 @@ def _diagnosis(steps: Any) -> dict:
 
         diagnosis.observe_success = observe_success
         diagnosis.observe_scope_error = _replay(
-            diagnosis.observe_scope_error, lambda cred, scope, endpoint, client_id, mutated: (cred, scope, endpoint))
+            diagnosis.observe_scope_error, lambda cred, scope, endpoint, *_rest: (cred, scope, endpoint))
         return diagnosis
 
     return {"new_diagnosis": new_diagnosis}

@@ -252,7 +252,7 @@ def test_gateway_counts_before_sampling_and_keeps_every_scope_error_trace():
 
 def test_agent_load_balances_traces_by_trace_id_and_redacts_first():
     cfg = h.load_config("agent.yaml")
-    (lb_id,) = [e for e in cfg["exporters"] if h.component_type(e) == "load_balancing"]
+    lb_id = "load_balancing/traces"
     lb = cfg["exporters"][lb_id]
     assert lb["routing_key"] == "traceID"
     assert "dns" in lb["resolver"] or "k8s" in lb["resolver"]
@@ -263,6 +263,18 @@ def test_agent_load_balances_traces_by_trace_id_and_redacts_first():
     for pid, p in cfg["service"]["pipelines"].items():
         if h.pipeline_signal(pid) == "metrics":
             assert lb_id not in p["exporters"], "traceID routing is invalid for metrics"
+
+
+def test_agent_keeps_each_metric_series_on_one_gateway():
+    """Not "any replica": a series split over gateway replicas is served twice to Prometheus (stale copies read as
+    counter resets) and summed in parts by delta_to_cumulative. Hashed by stream over the same gateways as traces."""
+    cfg = h.load_config("agent.yaml")
+    lb = cfg["exporters"]["load_balancing/metrics"]
+    assert lb["routing_key"] == "streamID"
+    assert lb["resolver"] == cfg["exporters"]["load_balancing/traces"]["resolver"]
+    assert lb["protocol"] == cfg["exporters"]["load_balancing/traces"]["protocol"]
+    assert cfg["service"]["pipelines"]["metrics"]["exporters"] == ["load_balancing/metrics"]
+    assert "any gateway replica will do" not in (h.CONFIG_DIR / "agent.yaml").read_text()
 
 
 def test_exporters_batch_in_the_exporter_not_a_batch_processor():
@@ -786,6 +798,8 @@ def test_jaeger_overlay(base):
             assert p["exporters"] == ["prometheus"], pid
         else:
             assert "prometheus" not in p["exporters"]
+    # Jaeger takes no logs: sent there, every batch fails (tests/test_stack_overlays.py on the real Collector).
+    assert cfg["service"]["pipelines"]["logs"]["exporters"] == ["debug/logs"]
 
 
 @pytest.mark.parametrize("base", h.OVERLAY_BASES)
@@ -811,6 +825,8 @@ def test_otlp_overlay_adds_a_dedicated_anomaly_sink(base):
     after = cfg["service"]["pipelines"]["traces/scope_errors"]["exporters"]
     assert set(before) < set(after) and "otlp_grpc/anomalies" in after
     assert cfg["exporters"]["otlp_grpc/anomalies"]["endpoint"] == "${env:ANOMALY_OTLP_ENDPOINT}"
+    # The main backend is a trace store (Tempo takes neither metrics nor logs) unless a further file adds it back.
+    assert cfg["service"]["pipelines"]["logs"]["exporters"] == ["debug/logs"]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -1120,7 +1136,7 @@ def _dimension_checks(cfg: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("name", ["base.yaml", "gateway.yaml"])
 def test_derived_scope_label_uses_the_sdks_scope_grammar(name):
-    from otel_openai_scopes.scope_errors import MAX_SCOPE_CHARS, is_scope_name
+    from otel_openai_scopes.scope_names import MAX_SCOPE_CHARS, is_scope_name
 
     cfg = h.load_config(name)
     checks = _dimension_checks(cfg)
@@ -1142,7 +1158,7 @@ def test_derived_scope_label_uses_the_sdks_scope_grammar(name):
 @settings(max_examples=500, deadline=None)
 @given(hs.text(alphabet="abz09_.A-", max_size=80))
 def test_derived_scope_label_grammar_agrees_with_the_sdk_on_random_tokens(token):
-    from otel_openai_scopes.scope_errors import MAX_SCOPE_CHARS, is_scope_name
+    from otel_openai_scopes.scope_names import MAX_SCOPE_CHARS, is_scope_name
 
     grammar = re.compile(_dimension_checks(h.load_config("base.yaml"))[contract.SCOPE].replace("$", r"\Z"))
     assert (len(token) <= MAX_SCOPE_CHARS and bool(grammar.search(token))) == is_scope_name(token)

@@ -366,3 +366,31 @@ def test_context_mismatch_live_when_one_client_sends_the_wrong_project(fake, key
     assert first[A.DIAGNOSIS_LAST_SUCCESS_SAME_CLIENT] is False
     assert telemetry.metric_sum(A.METRIC_SCOPE_ERRORS, **{A.DIAGNOSIS: V.CONTEXT_MISMATCH}) == 3
     assert any(V.CONTEXT_MISMATCH in r.getMessage() for r in caplog.records)
+
+
+def test_sentences_say_what_to_do_and_name_both_contexts():
+    clock = Clock()
+    d = Diagnosis(clock=clock)
+    lacks = d.observe_scope_error(CRED, "api.responses.write", "POST /responses", "c1", False, lacks=True)
+    text = lacks.sentence("api.responses.write", False)
+    assert "re-authorise" in text and "api.responses.write" in text
+    d.observe_success(("fp1", "org-1", "proj_ok", "h"), (READ,), "GET /x", "c-ok")
+    mismatch = d.observe_scope_error(("fp1", "org-1", "proj_bad", "h"), READ, "GET /x", "c-bad", False)
+    text = mismatch.sentence(READ)
+    assert "organization org-1, project proj_ok" in text and "c-ok" in text and "send the organization" in text
+    unknown = d.observe_scope_error(("fp2", "", "", "h"), READ, "GET /x", "c1", False)
+    assert "role of the token's subject" in unknown.sentence(READ, True)
+    assert unknown.sentence(READ, None) == V.meaning(V.UNKNOWN).action
+
+
+def test_last_success_is_read_only_and_bounded_by_the_window():
+    clock = Clock()
+    d = Diagnosis(window=60, clock=clock)
+    assert d.last_success(CRED, READ, "GET /x") == 0.0
+    d.observe_success(CRED, (READ,), "GET /x", "c1")
+    t = clock()
+    clock.now += 30
+    assert d.last_success(CRED, READ, "GET /other") == t and d.last_success(CRED, "other.scope", "GET /x") == t
+    before = len(d)
+    clock.now += 31
+    assert d.last_success(CRED, READ, "GET /x") == 0.0 and len(d) == before

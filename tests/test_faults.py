@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
-from otel_openai_scopes import instrumentor as instrumentor_module
+from otel_openai_scopes import wrappers as wrappers_module
 from otel_openai_scopes.safety import reset_reported
 from otel_openai_scopes.steps import DEFAULT_STEPS
 from tests.support.keys import make_key
@@ -63,7 +63,7 @@ PATCH_FAULTS = {
                                    mp.setattr(inst.recorder.diagnosis, "observe_success", boom)),
     "metric recording": lambda inst, mp: mp.setattr(inst.recorder.instruments.requests, "add", boom),
     "client registry": lambda inst, mp: mp.setattr(inst.recorder.registry, "register", boom),
-    "stream proxy": lambda inst, mp: mp.setattr(instrumentor_module, "SyncStreamProxy", boom),
+    "stream proxy": lambda inst, mp: mp.setattr(wrappers_module, "SyncStreamProxy", boom),
 }
 
 

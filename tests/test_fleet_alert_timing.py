@@ -24,9 +24,7 @@ import sys
 import time
 
 import fleet_helpers as fh
-import pytest
 
-from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts
 from otel_openai_scopes.fingerprint import fingerprint
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
@@ -37,9 +35,6 @@ PS, CM, MUT = "OpenAIScopeErrorPlatformSide", "OpenAIScopeContextMismatch", "Ope
 EXPORT_MS = 10_000
 BOUND = 60.0  # the product's promise: a verdict within a minute of the first scope 401
 
-#: Metrics carry the organization and project as sent (engineer runtime's ms/runtime-1, BRIEF decision 3).
-#: Without them Prometheus cannot tell the drifting project apart: the drift part of the test is an xfail then.
-CONTEXT_ON_METRICS = A.PROJECT in A.METRIC_ATTRIBUTES
 
 
 def _alerts(prom: stack.Prometheus, name: str, state: str | None = None, **labels: str) -> list[dict]:
@@ -94,9 +89,8 @@ def test_fleet_verdicts_and_their_delay_on_the_shipped_stack(tmp_path):
             ok = (f'openai_client_requests_total{{openai_key_fingerprint="{fp["shared"]}",error_type=""}}')
             stack.wait_until(lambda: {r["metric"]["instance"] for r in prom.query(ok)} >= {"app-1", "app-2"},
                              timeout=90, what="successes of app-1 and app-2 in Prometheus")
-            project = ',openai_project="proj_ok"' if CONTEXT_ON_METRICS else ""
             stack.wait_until(lambda: prom.query(f'openai_client_requests_total{{openai_key_fingerprint='
-                                                f'"{fp["drift"]}"{project},error_type=""}}'),
+                                                f'"{fp["drift"]}",openai_project="proj_ok",error_type=""}}'),
                              timeout=60, what="the drifting key's successes with proj_ok")
             # Now the incidents: the platform drops the shared key's scope, a client gets mutated, a pod
             # starts with the wrong project; app-3 starts in the middle of the outage.
@@ -114,9 +108,8 @@ def test_fleet_verdicts_and_their_delay_on_the_shipped_stack(tmp_path):
                                   what="platform-side for the shared key")
             mut = stack.wait_until(lambda: firing(MUT, openai_key_fingerprint=fp["tenant"]), timeout=120,
                                    what="client-mutated for the swapped client")
-            if CONTEXT_ON_METRICS:
-                stack.wait_until(lambda: firing(CM, openai_key_fingerprint=fp["drift"]), timeout=120,
-                                 what="context mismatch for the drifting project")
+            cm = stack.wait_until(lambda: firing(CM, openai_key_fingerprint=fp["drift"]), timeout=120,
+                                  what="context mismatch for the drifting project")
             # app-3's own series say only unknown / never_granted for the shared key, and it is covered.
             stack.wait_until(lambda: prom.query(f'openai_client_scope_errors_total{{openai_key_fingerprint='
                                                 f'"{fp["shared"]}",instance="app-3"}}'), timeout=60,
@@ -131,24 +124,35 @@ def test_fleet_verdicts_and_their_delay_on_the_shipped_stack(tmp_path):
             assert ps[0]["labels"]["cause"] == verdicts.PLATFORM
             assert ps[0]["annotations"]["runbook_url"] == fh.RUNBOOK_URL + "#openaiscopeerrorplatformside"
             assert mut[0]["labels"]["job"] == "worker" and mut[0]["labels"]["cause"] == verdicts.APP
-            if CONTEXT_ON_METRICS:
-                assert ps[0]["labels"]["openai_key_hint"] and mut[0]["labels"]["openai_key_hint"]
-            # --- who stays quiet: never platform-side for the restricted key or the swapped-in tenant key
-            for name in ("restricted", "tenant"):
+            assert ps[0]["labels"]["openai_key_hint"] and mut[0]["labels"]["openai_key_hint"]
+            # --- who stays quiet: never platform-side for the restricted key, the swapped-in tenant key, or the
+            # drifting key (in either project): a wrong project is configuration, named as such.
+            for name in ("restricted", "tenant", "drift"):
                 assert _alerts(prom, PS, openai_key_fingerprint=fp[name]) == [], name
             assert _alerts(prom, CM, openai_key_fingerprint=fp["shared"]) == []
             assert _alerts(prom, CM, openai_key_fingerprint=fp["restricted"]) == []
+            # --- the drifting project: ContextMismatch on proj_bad only, naming the project that works
+            assert {a["labels"]["openai_project"] for a in cm} == {"proj_bad"}
+            assert {a["labels"]["job"] for a in cm} == {"api"} and cm[0]["labels"]["cause"] == verdicts.CONFIGURATION
+            assert cm[0]["labels"]["openai_key_hint"]
+            assert "proj_ok" in cm[0]["annotations"]["description"], cm[0]["annotations"]
+            assert "proj_bad" in cm[0]["annotations"]["summary"], cm[0]["annotations"]
+            assert cm[0]["annotations"]["runbook_url"] == fh.RUNBOOK_URL + "#openaiscopecontextmismatch"
+            assert _alerts(prom, CM, openai_project="proj_ok") == []
             # app-3 never saw a success of its own; its live verdict stayed unknown/never_granted.
             s3 = summaries["app-3"]
             assert set(s3.diagnoses["shared"]) <= {verdicts.UNKNOWN, verdicts.NEVER_GRANTED}
             assert s3.calls["shared/runs"]["ok"] == 0
             assert set(summaries["mutated-1"].diagnoses["tenant"]) == {verdicts.CLIENT_MUTATED}
+            assert summaries["api-bad"].calls["drift/runs"]["ok"] == 0
+            assert summaries["api-ok"].calls["drift/runs"]["error"] == 0
 
             # --- the measured delays, first scope 401 -> firing (activeAt: no "for", so active = firing)
             first_shared = min(summaries[i].first_scope_error["shared"] for i in ("app-1", "app-2"))
             delays = {
                 PS: min(fh.active_at(a) for a in ps) - first_shared,
                 MUT: fh.active_at(mut[0]) - summaries["mutated-1"].first_scope_error["tenant"],
+                CM: min(fh.active_at(a) for a in cm) - summaries["api-bad"].first_scope_error["drift"],
             }
             print(f"\nfirst scope 401 -> firing, SDK export {EXPORT_MS // 1000} s, scrape {fh.SCRAPE_INTERVAL}, "
                   f"verdict group 10 s:")
@@ -182,25 +186,16 @@ def test_fleet_verdicts_and_their_delay_on_the_shipped_stack(tmp_path):
             assert by_key[fp["shared"]] == {verdicts.SCOPE_FLAPPING}, by_key
             assert by_key[fp["tenant"]] == {verdicts.CLIENT_MUTATED}, by_key
             assert verdicts.SCOPE_FLAPPING not in by_key[fp["restricted"]], by_key
-            # --- one key, two projects: configuration, never platform-side
-            drift_ps = _alerts(prom, PS, openai_key_fingerprint=fp["drift"])
-            if not CONTEXT_ON_METRICS:
-                pytest.xfail("the SDK's metrics carry no organization/project yet (engineer runtime's ms/runtime-1): "
-                             f"Prometheus cannot tell the drifting project apart ({len(drift_ps)} platform-side "
-                             "alerts for it)")
-            assert drift_ps == []
-            cm = firing(CM, openai_key_fingerprint=fp["drift"])
-            assert {a["labels"]["openai_project"] for a in cm} == {"proj_bad"} and cm[0]["labels"]["job"] == "api"
-            assert "proj_ok" in cm[0]["annotations"]["description"]
-            assert cm[0]["annotations"]["runbook_url"] == fh.RUNBOOK_URL + "#openaiscopecontextmismatch"
-            delay = fh.active_at(cm[0]) - summaries["api-bad"].first_scope_error["drift"]
-            print(f"  {CM}: {delay:.1f} s")
-            assert 0 <= delay <= BOUND, (CM, delay)
-            if verdicts.SCOPE_FLAPPING in by_key[fp["drift"]] or verdicts.CONTEXT_MISMATCH not in by_key[fp["drift"]]:
-                pytest.xfail("report's fleet join does not include organization/project yet (engineer report's "
-                             f"change, issue 14): drifting key -> {sorted(by_key[fp['drift']])}, Prometheus said "
-                             "context_mismatch")
-            assert by_key[fp["drift"]] == {verdicts.CONTEXT_MISMATCH}, by_key
+            # --- one key, two projects: configuration naming both contexts, never platform-side
+            drifts = [w for w in windows if w["fingerprint"] == fp["drift"]]
+            assert drifts and by_key[fp["drift"]] == {verdicts.CONTEXT_MISMATCH}, by_key
+            for drift in drifts:
+                assert (drift["organization"], drift["project"]) == ("", "proj_bad"), drift
+                assert [c["project"] for c in drift["passing_contexts"]] == ["proj_ok"], drift["passing_contexts"]
+                assert drift["passing_contexts"][0]["successes"] > 0, drift["passing_contexts"]
+                text = drift["explanation"]
+                assert "project proj_ok" in text and "project proj_bad" in text, text
+                assert "Not platform-side." in text and "OpenAI support" not in text, text
         finally:
             for a in apps.values():
                 a.kill()

@@ -83,7 +83,8 @@ def test_agent_manifests_validate_and_expose_app_metrics_where_prometheus_scrape
         assert metrics == ["prometheus"] and "collector-contrib" in cr["spec"]["image"]
         assert any(p["name"] == "prom-metrics" for p in cr["spec"]["ports"])
     else:
-        assert metrics == ["otlp_grpc/gateway"] and "collector-k8s" in cr["spec"]["image"]
+        # each series to one gateway replica, hashed by stream (otelcol-k8s has the load_balancing exporter)
+        assert metrics == ["load_balancing/metrics"] and "collector-k8s" in cr["spec"]["image"]
 
 
 def test_prometheus_rule_scrape_examples_and_app_environment(tmp_path):

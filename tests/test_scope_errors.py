@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from otel_openai_scopes.redact import MAX_MESSAGE_CHARS, mask_credentials, safe_message
-from otel_openai_scopes.scope_errors import MAX_SCOPES, parse_error, parse_missing_scopes
+from otel_openai_scopes.scope_errors import parse_error, parse_missing_scopes
+from otel_openai_scopes.scope_names import MAX_SCOPES
 
 SEED = ("You have insufficient permissions for this operation. Missing scopes: api.threads.read. Check that you have "
         "the correct role in your organization (Reader, Writer, Owner) and project (Viewer, Member, Owner), and if "

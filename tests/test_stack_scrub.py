@@ -51,7 +51,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts
 from otel_openai_scopes.fingerprint import hint
-from otel_openai_scopes.scope_errors import is_scope_name
+from otel_openai_scopes.scope_names import is_scope_name
 from tests.support import stack
 from tests.support.keys import make_key
 

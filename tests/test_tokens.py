@@ -20,6 +20,8 @@ from otel_openai_scopes.fingerprint import (
     identity_fingerprint,
     key_kind,
 )
+from otel_openai_scopes.redact import safe_message
+from otel_openai_scopes.scope_errors import parse_missing_scopes
 from otel_openai_scopes.tokens import (
     MAX_DEPTH,
     MAX_GRANTED_SCOPES,
@@ -216,15 +218,33 @@ def test_jwt_hints_never_show_the_token():
     assert h.startswith("eyJ...#") and len(h) == len("eyJ...#") + 4
 
 
+def test_public_names_and_scope_names_in_claims_are_no_masking_secrets():
+    """An issuer's or audience's scheme and host are public (masking their 8-character windows would mangle every
+    link in an error message), scope names in other claims are what error messages name (masking one would drop
+    the missing scope from the parse); a URL's path and a personal claim shaped like a scope name stay secrets."""
+    claims = identity(iss="https://auth.openai.com", aud=["https://api.openai.com/v1"],
+                      permissions=["api.threads.read", "api.responses.write"], preferred_username="jane.doe.smith",
+                      picture="https://lh3.example.com/a/" + rand(20))
+    private = describe(make_jwt(claims)).private
+    assert not [v for v in private if "openai.com" in v or "https:" in v or v.startswith("api.")]
+    assert "jane.doe.smith" in private and "/a/" + claims["picture"].rsplit("/", 1)[1] in private
+    message = ("You have insufficient permissions for this operation. Missing scopes: api.threads.read. See "
+               "https://platform.openai.com/docs/guides for more.")
+    assert parse_missing_scopes(message, *private) == ("api.threads.read",)
+    assert safe_message(message, *private) == message
+
+
 def test_claim_values_are_kept_for_masking_and_never_shown():
     user = identity(scp=["model.request"], nested={"account": rand(14, "acct_")})
     cred = describe(make_jwt(user))
     assert set(cred.private) >= {user["sub"], user["email"], user["azp"], user["nested"]["account"]}
     assert "model.request" not in cred.private  # the grant is exported; it must not be masked
+    with_ids = describe(make_jwt(identity(org_id="org-" + rand(24), auth={"project_id": "proj_" + rand(24)})))
+    assert not [v for v in with_ids.private if v.startswith(("org-", "proj_"))]  # sent as headers anyway
     assert not any(v in repr(cred) for v in cred.private)
     crowded = {**{f"x{i}": rand(12) for i in range(40)}, **identity()}  # personal claims come last in the JSON
     kept = describe(make_jwt(crowded)).private
-    assert len(kept) <= 16 and {crowded["sub"], crowded["email"], crowded["iss"]} <= set(kept)
+    assert len(kept) <= 16 and {crowded["sub"], crowded["email"], crowded["name"]} <= set(kept)
 
 
 # ---- the fingerprint command ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ import itertools
 import os
 import sys
 import threading
+import time
 import weakref
 from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Optional
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 from . import attributes as A
 from .fingerprint import describe
 from .forking import PROCESS, after_fork_in_child
+from .text import valid_text
 
 if TYPE_CHECKING:
     from .client_view import ClientView
@@ -51,7 +53,8 @@ def _skip_prefixes() -> tuple[str, ...]:
 
 
 def user_code_origin(start_depth: int = 2) -> str:
-    """``file:line`` of the first frame outside openai, wrapt and this package's patch points."""
+    """``file:line`` of the first frame outside openai, wrapt and this package's patch points; valid text (a path
+    that is not UTF-8 holds lone surrogates, which no exporter can encode)."""
     frame: FrameType | None
     try:
         frame = sys._getframe(start_depth)
@@ -61,7 +64,7 @@ def user_code_origin(start_depth: int = 2) -> str:
     while frame is not None:
         filename = frame.f_code.co_filename
         if not filename.startswith(skip) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
+            return valid_text(f"{filename}:{frame.f_lineno}")
         frame = frame.f_back
     return ""
 
@@ -71,11 +74,21 @@ KeyFingerprint = Callable[[Any], Optional[str]]
 
 def key_source(client: Any) -> Any:
     """What a client authenticates with: its key provider when it has one (openai 2.x+ takes a callable
-    ``api_key``), else its ``api_key``. Compared by identity or equality, never kept."""
-    provider = getattr(client, "_api_key_provider", None)
-    if provider is not None:
-        return provider
+    ``api_key``), its workload identity (openai 3.x: a token exchange; ``api_key`` then holds a placeholder),
+    else its ``api_key``. Compared by identity or equality, never kept."""
+    for name in ("_api_key_provider", "workload_identity"):
+        source = getattr(client, name, None)
+        if source is not None:
+            return source
     return getattr(client, "api_key", None)
+
+
+def sdk_refreshes_key(client: Any) -> bool:
+    """Whether the SDK itself obtains the credential a client sends (a key provider, a workload identity's token
+    exchange), so that a new credential at each refresh is no mutation and only the sent one can be described."""
+    return callable(getattr(client, "api_key", None)) or any(
+        getattr(client, name, None) is not None for name in ("_api_key_provider", "workload_identity",
+                                                             "_workload_identity_auth"))
 
 
 class ClientInfo:
@@ -89,6 +102,7 @@ class ClientInfo:
         "__weakref__",
         "base_url",
         "client_id",
+        "copied_at",
         "copy_changed",
         "generation",
         "is_async",
@@ -102,6 +116,7 @@ class ClientInfo:
         "provider",
         "ref",
         "scheme",
+        "sent_fingerprint",
         "serial",
         "view",
     )
@@ -116,11 +131,16 @@ class ClientInfo:
         self.parent_id = ""
         #: Which of api_key, organization, project, base_url a copy was given different from its parent.
         self.copy_changed: tuple[str, ...] = ()
+        #: When a copy was made (epoch seconds; 0.0 for a client that is no copy).
+        self.copied_at = 0.0
         self.is_async = is_async
         self.provider = provider
         self.origin = origin
         self.key_is_callable = key_is_callable
         self.key_fingerprint = key_fingerprint
+        #: For a client whose SDK refreshes its key (no fixed key to fingerprint): the fingerprint of the credential
+        #: its last attempt sent (a token identity's is the same across refreshes), in the recorder's scheme.
+        self.sent_fingerprint: str | None = None
         self.scheme = scheme
         self.organization = organization
         self.project = project
@@ -143,6 +163,7 @@ class ClientInfo:
         self.parent = parent
         self.parent_id = parent.client_id
         self.copy_changed = copy_changed
+        self.copied_at = time.time()
         self.view = None
 
     def rebase_key(self, client: Any, fingerprint_of: KeyFingerprint, scheme: str) -> None:
@@ -255,7 +276,7 @@ class ClientRegistry:
         if before_instrumentation and not origin:
             origin = "<created before instrumentation>"
         key = getattr(client, "api_key", None)
-        key_is_callable = callable(key) or getattr(client, "_api_key_provider", None) is not None
+        key_is_callable = sdk_refreshes_key(client)
         name = type(client).__name__
         info = ClientInfo(
             serial=next(_serials),

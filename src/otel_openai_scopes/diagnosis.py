@@ -98,8 +98,28 @@ class Verdict(NamedTuple):
             attrs[A.DIAGNOSIS_LAST_SUCCESS_PROJECT] = mask_value(self.other_project, *secrets) or "***"
         return attrs
 
+    def sentence(self, scope: str, granted: bool | None = None, secrets: tuple[str, ...] = ()) -> str:
+        """What the verdict means for ``scope`` and what to do, for the diagnosis log line. ``granted``: whether the
+        credential's own claims grant ``scope`` (None: they do not say); ``secrets`` are masked in the values as
+        sent (organization and project)."""
+        if self.label == V.TOKEN_LACKS_SCOPE:
+            return (f"the token's own claims do not grant {scope}: it was issued without it; re-authorise, "
+                    f"requesting {scope}")
+        if self.label == V.CONTEXT_MISMATCH:
+            other = ", ".join(f"{name} {mask_value(value, *secrets) or '***'}" for name, value in (
+                ("organization", self.other_organization), ("project", self.other_project)) if value)
+            return (f"the same key passed {scope} with {other or 'no organization or project header'} at "
+                    f"{self.last_success_iso} (client {self.last_success_client}): "
+                    f"{V.meaning(self.label).action}")
+        action = V.meaning(self.label).action
+        if granted and self.label in (V.NEVER_GRANTED, V.UNKNOWN):
+            return (f"the token's own claims grant {scope}, the server says it is missing: the role of the token's "
+                    f"subject in this organization/project lacks it, or the platform disagrees with its own token")
+        return action
 
-def _iso(ts: float) -> str:
+
+def iso_time(ts: float) -> str:
+    """``2026-12-06T07:51:22.123Z`` (UTC, milliseconds), as on spans."""
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + f".{int(ts % 1 * 1000):03d}Z"
 
 
@@ -155,7 +175,7 @@ class Diagnosis:
             recent.clear()
         recent[key] = now
         with self._lock:
-            iso = _iso(now)
+            iso = iso_time(now)
             fp, org, project, host = cred
             contexts = self._contexts
             for name in (*scopes, endpoint):
@@ -169,6 +189,14 @@ class Diagnosis:
                 contexts.move_to_end(where)
             while len(contexts) > self.max_entries:
                 contexts.popitem(last=False)
+
+    def last_success(self, cred: CredentialTuple, scope: str, endpoint: str) -> float:
+        """When ``cred`` last passed ``scope`` or ``endpoint`` within the window (0.0: not within it). Read-only."""
+        horizon = self.clock() - self.window
+        with self._lock:
+            found = max((s.last_success for s in (self._scopes.get((cred, scope)), self._scopes.get((cred, endpoint)))
+                         if s is not None), default=0.0)
+        return found if found >= horizon else 0.0
 
     def _other_context(self, cred: CredentialTuple, scope: str, endpoint: str, horizon: float) -> _Context | None:
         """The latest success of the same key in another organization/project within the window (caller locks)."""
@@ -234,7 +262,7 @@ class Diagnosis:
             previous = state.label
             state.label = label
             if other is not None:  # the evidence is the other context's success, not this tuple's
-                return Verdict(label, previous, other[0], _iso(other[0]), other[3], len(failing.clients),
+                return Verdict(label, previous, other[0], iso_time(other[0]), other[3], len(failing.clients),
                                len(failing.keys), state.failures, other[1], other[2])
             return Verdict(
                 label=label,

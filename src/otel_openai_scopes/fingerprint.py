@@ -23,6 +23,7 @@ import hmac
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from .text import valid_text
 from .tokens import TOKEN, looks_like_jwt, read_claims
 
 FINGERPRINT_HEX_CHARS = 16
@@ -104,7 +105,8 @@ def jwt_hint(fp: str) -> str:
 
 
 def hint(key: str, secret: bytes | None = None) -> str:
-    """The hint of a credential (a JWT's shows characters of its fingerprint, hence ``secret``)."""
+    """The hint of a credential (a JWT's shows characters of its fingerprint, hence ``secret``), valid text: a key
+    read from an environment that is not UTF-8 may end in a lone surrogate, which no exporter can encode."""
     if key.startswith(JWT_PREFIX):
         return describe(key, secret).hint
     prefix = key_prefix(key)
@@ -112,7 +114,7 @@ def hint(key: str, secret: bytes | None = None) -> str:
         return "..."
     if len(key) < HINT_MIN_KEY_CHARS:
         return prefix + "..."
-    return prefix + "..." + key[-HINT_TAIL_CHARS:]
+    return valid_text(prefix + "..." + key[-HINT_TAIL_CHARS:])
 
 
 def describe(key: str | None, secret: bytes | None = None) -> Credential:

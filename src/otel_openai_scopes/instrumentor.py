@@ -12,35 +12,25 @@ Version-stable points, per the SDK research notes:
 
 from __future__ import annotations
 
-import contextvars
 import importlib
-from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any
-
-from opentelemetry.context import attach, detach
+from collections.abc import Collection
+from typing import Any
 
 # The class is there; mypy does not see it through the opentelemetry namespace package.
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.metrics import get_meter
-from opentelemetry.trace import get_tracer, set_span_in_context
+from opentelemetry.trace import get_tracer
 from wrapt import wrap_function_wrapper
 
+from . import wrappers
 from .config import Settings
 from .package import _instruments
-from .recorder import CallState, Recorder
+from .recorder import Recorder
 from .safety import report_internal_error
 from .scope_map import build_matcher
 from .steps import DEFAULT_STEPS, Steps
-from .streams import AsyncStreamProxy, SyncStreamProxy
 from .version import __version__
-
-if TYPE_CHECKING:  # the wrapt wrapper signature
-    Wrapped = Callable[..., Any]
-    Args = tuple[Any, ...]
-    Kwargs = dict[str, Any]
-
-_CURRENT: contextvars.ContextVar[CallState | None] = contextvars.ContextVar("otel_openai_scopes_call", default=None)
 
 SCHEMA_URL = "https://opentelemetry.io/schemas/1.37.0"
 
@@ -93,16 +83,16 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         sdk_version = getattr(openai, "__version__", "") or getattr(getattr(openai, "version", None), "VERSION", "")
         self.recorder = recorder = Recorder(tracer, meter, settings, matcher, sdk_version, steps)
         self._patched = []
-        self._stream_types = (Stream, AsyncStream)
 
-        self._wrap(_base_client, "SyncAPIClient", "request", self._make_sync_request(recorder))
-        self._wrap(_base_client, "AsyncAPIClient", "request", self._make_async_request(recorder))
+        stream_types = (Stream, AsyncStream)
+        self._wrap(_base_client, "SyncAPIClient", "request", wrappers.sync_request(recorder, stream_types))
+        self._wrap(_base_client, "AsyncAPIClient", "request", wrappers.async_request(recorder, stream_types))
 
         if steps.attempt_hook:
             self._wrap_attempts(_base_client, recorder)
 
-        init_wrapper = self._make_init(recorder)
-        copy_wrapper = self._make_copy(recorder)
+        init_wrapper = wrappers.client_init(recorder)
+        copy_wrapper = wrappers.client_copy(recorder)
         for cls_name in ("OpenAI", "AsyncOpenAI"):
             self._wrap(openai, cls_name, "__init__", init_wrapper)
         for module, cls_name in (
@@ -121,16 +111,16 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _wrap_attempts(self, _base_client: Any, recorder: Recorder) -> None:
         """The per-attempt hook: ``_send_request`` where the SDK has it, else ``send`` of its HTTP clients."""
         if hasattr(_base_client.SyncAPIClient, "_send_request"):
-            self._wrap(_base_client, "SyncAPIClient", "_send_request", self._make_sync_send(recorder, by="client"))
-            self._wrap(_base_client, "AsyncAPIClient", "_send_request", self._make_async_send(recorder, by="client"))
+            self._wrap(_base_client, "SyncAPIClient", "_send_request", wrappers.sync_send(recorder, by="client"))
+            self._wrap(_base_client, "AsyncAPIClient", "_send_request", wrappers.async_send(recorder, by="client"))
             return
         for module_name in ("httpx", "httpx2"):
             try:
                 mod = importlib.import_module(module_name)
             except ImportError:
                 continue
-            self._wrap(mod, "Client", "send", self._make_sync_send(recorder, by="http"))
-            self._wrap(mod, "AsyncClient", "send", self._make_async_send(recorder, by="http"))
+            self._wrap(mod, "Client", "send", wrappers.sync_send(recorder, by="http"))
+            self._wrap(mod, "AsyncClient", "send", wrappers.async_send(recorder, by="http"))
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for owner, attr in reversed(self._patched):
@@ -150,137 +140,3 @@ class OpenAIScopesInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def patched(self) -> list[tuple[Any, str]]:
         """(class, attribute) pairs currently wrapped, for tests and ``doctor``."""
         return list(self._patched)
-
-    # -- wrappers ------------------------------------------------------------------------------------
-    def _make_sync_request(self, recorder: Recorder) -> Callable[..., Any]:
-        stream_types = self._stream_types
-        finish = recorder.finish
-
-        def request_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            if not (recorder.listening or recorder.live()):
-                return wrapped(*args, **kwargs)
-            try:
-                state = recorder.start(instance, args[1] if len(args) > 1 else kwargs["options"])
-                token = attach(set_span_in_context(state.span))
-            except Exception as exc:  # noqa: BLE001
-                report_internal_error("request.start", exc)
-                return wrapped(*args, **kwargs)
-            var_token = _CURRENT.set(state)
-            try:
-                result = wrapped(*args, **kwargs)
-            except BaseException as exc:
-                _CURRENT.reset(var_token)
-                detach(token)
-                finish(state, exc=exc)
-                raise
-            _CURRENT.reset(var_token)
-            detach(token)
-            if isinstance(result, stream_types):
-                try:
-                    return SyncStreamProxy(result, state, finish)
-                except Exception as exc:  # noqa: BLE001
-                    report_internal_error("request.stream", exc)
-            finish(state)
-            return result
-
-        return request_wrapper
-
-    def _make_async_request(self, recorder: Recorder) -> Callable[..., Any]:
-        stream_types = self._stream_types
-        finish = recorder.finish
-
-        async def request_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            if not (recorder.listening or recorder.live()):
-                return await wrapped(*args, **kwargs)
-            try:
-                state = recorder.start(instance, args[1] if len(args) > 1 else kwargs["options"])
-                token = attach(set_span_in_context(state.span))
-            except Exception as exc:  # noqa: BLE001
-                report_internal_error("request.start", exc)
-                return await wrapped(*args, **kwargs)
-            var_token = _CURRENT.set(state)
-            try:
-                result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                _CURRENT.reset(var_token)
-                detach(token)
-                finish(state, exc=exc)
-                raise
-            _CURRENT.reset(var_token)
-            detach(token)
-            if isinstance(result, stream_types):
-                try:
-                    return AsyncStreamProxy(result, state, finish)
-                except Exception as exc:  # noqa: BLE001
-                    report_internal_error("request.stream", exc)
-            finish(state)
-            return result
-
-        return request_wrapper
-
-    @staticmethod
-    def _state_for(instance: Any, by: str) -> CallState | None:
-        state = _CURRENT.get()
-        if state is None or state.finished:
-            return None
-        if by == "http" and instance is not state.http_client:
-            return None
-        return state
-
-    def _make_sync_send(self, recorder: Recorder, by: str) -> Callable[..., Any]:
-        state_for = self._state_for
-
-        def send_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            state = state_for(instance, by)
-            if state is None:
-                return wrapped(*args, **kwargs)
-            try:
-                recorder.attempt_started(state, args[0] if args else kwargs.get("request"))
-            except Exception as exc:  # noqa: BLE001
-                report_internal_error("attempt.start", exc)
-            response = wrapped(*args, **kwargs)
-            state.last_response = response
-            return response
-
-        return send_wrapper
-
-    def _make_async_send(self, recorder: Recorder, by: str) -> Callable[..., Any]:
-        state_for = self._state_for
-
-        async def send_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            state = state_for(instance, by)
-            if state is None:
-                return await wrapped(*args, **kwargs)
-            try:
-                recorder.attempt_started(state, args[0] if args else kwargs.get("request"))
-            except Exception as exc:  # noqa: BLE001
-                report_internal_error("attempt.start", exc)
-            response = await wrapped(*args, **kwargs)
-            state.last_response = response
-            return response
-
-        return send_wrapper
-
-    @staticmethod
-    def _make_init(recorder: Recorder) -> Callable[..., Any]:
-        def init_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            wrapped(*args, **kwargs)
-            try:
-                if recorder.client_info(instance) is None:
-                    recorder.register_client(instance)
-            except Exception as exc:  # noqa: BLE001
-                report_internal_error("client.init", exc)
-
-        return init_wrapper
-
-    @staticmethod
-    def _make_copy(recorder: Recorder) -> Callable[..., Any]:
-        def copy_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
-            child = wrapped(*args, **kwargs)
-            try:
-                recorder.set_parent(child, instance)
-            except Exception as exc:  # noqa: BLE001
-                report_internal_error("client.copy", exc)
-            return child
-
-        return copy_wrapper

@@ -21,6 +21,7 @@ from .caches import BoundedCache, Cap
 from .client_view import ClientView
 from .clients import INFO_ATTRIBUTE, ClientInfo, ClientRegistry, copy_changes
 from .config import Settings
+from .derived import parent_evidence
 from .endpoints import EndpointMatcher, helper_of
 from .fingerprint import CredentialCache
 from .forking import PROCESS
@@ -198,6 +199,8 @@ class Recorder:
             info.rebase_key(state.client, self.key_fingerprint, self.scheme)
         state.mutated = self._mutated_fields(info, state.client, sent.fingerprint if sent.carried else None,
                                              self.key_fingerprint)
+        if info.key_is_callable:  # what a copy's sentence looks up for a parent with no fixed key (derived.py)
+            info.sent_fingerprint = sent.fingerprint
 
     def _describe(self, headers: SentHeaders) -> SentCredential:
         return self.sent.put(headers, self._describe_sent(headers, self.describers), approximate_size(headers))
@@ -271,7 +274,9 @@ class Recorder:
             attempt_events(span, state.attempt_log or (), secrets)
         for scope, verdict in verdicts:
             if verdict.changed:
-                diagnosis_changed(span, sent.fingerprint, scope, verdict, client_id)
+                evidence = parent_evidence(self.diagnosis, info, state.view.host, scope, route.key, self.scheme) \
+                    if info.copy_changed else ""
+                diagnosis_changed(span, sent, scope, verdict, client_id, evidence)
         if error_type:
             span.set_status(out.span_status or Status(StatusCode.ERROR, error_type))  # type: ignore[union-attr]
         instruments = self.instruments

@@ -55,7 +55,9 @@ def diagnose(diagnosis: Diagnosis, attrs: dict[str, Any], sent: SentCredential, 
     if error is not None and error.missing_scopes:
         attrs[A.SCOPE_MISSING] = error.missing_scopes
         attrs[A.SCOPE_ERROR] = True
-        verdicts = [(scope, diagnosis.observe_scope_error(key_tuple, scope, route.key, client_id, mutated))
+        # A token whose own claims list its grant without the scope: certain from the first failure.
+        verdicts = [(scope, diagnosis.observe_scope_error(key_tuple, scope, route.key, client_id, mutated,
+                                                          sent.grants(scope) is False))
                     for scope in error.missing_scopes]
         attrs.update(verdicts[0][1].span_attributes(client_id))
         return verdicts
@@ -101,18 +103,23 @@ def attempt_events(span: Any, attempts: Sequence[Attempt], secrets: tuple[str, .
         span.add_event(A.EVENT_ATTEMPT, ev, timestamp=ts)
 
 
-def diagnosis_changed(span: Any, fingerprint: str, scope: str, verdict: Verdict, client_id: str) -> None:
-    """The ``openai.scope_error.diagnosis_changed`` event, also logged on ``otel_openai_scopes.diagnosis``."""
+def diagnosis_changed(span: Any, sent: SentCredential, scope: str, verdict: Verdict, client_id: str,
+                      evidence: str = "") -> None:
+    """The ``openai.scope_error.diagnosis_changed`` event, also logged on ``otel_openai_scopes.diagnosis`` with
+    the sentence that says what the verdict means for this scope and credential and what to do (``evidence``: more
+    of it, a failing copy's parent say)."""
     attrs = {
         A.DIAGNOSIS: verdict.label,
         A.DIAGNOSIS_PREVIOUS: verdict.previous or "none",
         A.SCOPE: scope,
-        A.KEY_FINGERPRINT: fingerprint,
+        A.KEY_FINGERPRINT: sent.fingerprint,
         A.CLIENT_ID: client_id,
     }
     span.add_event(A.EVENT_DIAGNOSIS_CHANGED, attrs)
+    sentence = verdict.sentence(scope, sent.grants(scope), sent.secrets)
     diagnosis_log.info(
-        "diagnosis for key %s scope %s: %s -> %s (client %s)",
-        fingerprint or "none", scope, verdict.previous or "none", verdict.label, client_id,
+        "diagnosis for key %s scope %s: %s -> %s (client %s): %s%s",
+        sent.fingerprint or "none", scope, verdict.previous or "none", verdict.label, client_id, sentence,
+        f"; {evidence}" if evidence else "",
         extra={k.replace(".", "_"): v for k, v in attrs.items()},
     )

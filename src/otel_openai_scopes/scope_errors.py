@@ -13,16 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from .redact import mask_credentials, safe_message
+from .scope_names import MAX_SCOPES, is_scope_name
 
 MAX_BODY_CHARS = 64 * 1024
-MAX_SCOPES = 16
-MAX_SCOPE_CHARS = 64
-MAX_SCOPE_PARTS = 6
 
 _MISSING = re.compile(r"missing\s+(?:the\s+)?(?:required\s+)?scopes?\s*[:=]\s*", re.IGNORECASE)
-# Scope names as OpenAI writes them: lowercase dotted names (``api.threads.read``, ``model.request``,
-# ``vector_store.write``). Anything else in the list (words, a quoted key) is not a scope.
-_SCOPE = re.compile(rf"[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*){{1,{MAX_SCOPE_PARTS - 1}}}")
 _END = re.compile(r"\.(?:\s|$)|\n|[\"<]")
 _SPLIT = re.compile(r"[,\s;]+|\band\b")  # between scope names in a "Missing scopes:" list
 
@@ -40,11 +35,6 @@ class ErrorInfo:
     @property
     def is_scope_error(self) -> bool:
         return bool(self.missing_scopes)
-
-
-def is_scope_name(token: str) -> bool:
-    """Whether ``token`` is a scope name by the strict grammar (bounded in length and parts)."""
-    return len(token) <= MAX_SCOPE_CHARS and _SCOPE.fullmatch(token) is not None
 
 
 def parse_missing_scopes(message: str, *secrets: str | None) -> tuple[str, ...]:

@@ -4,9 +4,9 @@ The credential headers are read once per attempt (:func:`read_sent`), and each d
 (``Authorization``, ``api-key``, ``OpenAI-Organization``, ``OpenAI-Project``, and any other header or
 query parameter whose name says credential) is described once by
 :func:`describe_sent` (the recorder memoises it): fingerprint, kind and hint of the credential, every
-secret to mask in text that comes back, organization and project as sent, and the span and metric
-attributes they give. Everything downstream (mutation check, masking, diagnosis key, attributes) reads
-this record; nothing reads the key again.
+secret to mask in text that comes back (a token's claim values too), the scopes a token's own claims grant,
+organization and project as sent, and the span and metric attributes they give. Everything downstream
+(mutation check, masking, diagnosis key, attributes) reads this record; nothing reads the key again.
 """
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ class SentCredential:
     span_attrs: Mapping[str, Any]
     #: The credential's metric attributes, capped (fingerprint, hint, organization, project).
     metric_attrs: Mapping[str, Any]
+    #: Scopes a token's own claims grant (scope grammar, bounded; () for keys), and whether that list is the
+    #: whole grant (a scope absent from it is then certainly not granted).
+    granted: tuple[str, ...] = ()
+    grant_complete: bool = False
+
+    def grants(self, scope: str) -> bool | None:
+        """Whether the credential's own claims grant ``scope`` (None when they do not say)."""
+        if scope in self.granted:
+            return True
+        return False if self.grant_complete else None
 
     @property
     def secret(self) -> str | None:
@@ -89,8 +99,11 @@ def describe_sent(sent: SentHeaders, how: Describers) -> SentCredential:
         others = (api_key, *others) if api_key else others  # an api-key header beside it is a secret too
     else:  # Azure: an api-key header
         cred, secret = (how.from_key(api_key) if api_key else NO_CREDENTIAL), api_key
-    secrets = tuple(dict.fromkeys(s for s in (secret, *others) if s))
+    # A token's claim values (subject, e-mail...) are masked like the token itself in text that comes back.
+    secrets = tuple(dict.fromkeys(s for s in (secret, *others, *cred.private) if s))
     span: dict[str, Any] = {A.KEY_KIND: cred.kind}
+    if cred.granted or cred.grant_complete:
+        span[A.SCOPE_GRANTED] = cred.granted
     metric: dict[str, Any] = {}
     if cred.fingerprint:
         span[A.KEY_FINGERPRINT] = cred.fingerprint
@@ -113,7 +126,7 @@ def describe_sent(sent: SentHeaders, how: Describers) -> SentCredential:
         if shown_project:
             metric[A.PROJECT] = metric_project
     return SentCredential(cred.fingerprint, cred.kind, cred.hint, auth is not None or api_key is not None, secrets,
-                          str(org or ""), str(project or ""), span, metric)
+                          str(org or ""), str(project or ""), span, metric, cred.granted, cred.grant_complete)
 
 
 def approximate_size(sent: SentHeaders) -> int:

@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from .scope_names import is_scope_name
+
 #: Longer credentials are not read as tokens (real access tokens are a few KB at most).
 MAX_TOKEN_CHARS: Final = 16 * 1024
 #: Longest payload segment decoded (base64url characters).
@@ -49,6 +51,12 @@ _EXCHANGE_GRANT: Final = "token-exchange"
 _GRANT_CLAIMS: Final = ("gty", "grant_type")
 
 _MAX_SCOPE_STRING: Final = MAX_SCOPE_ENTRIES * 80
+#: Organization and project ids: not personal, and sent as headers anyway (masking them would hide the context
+#: the diagnosis names).
+_CONTEXT_ID = re.compile(r"(?:org|proj)[-_][A-Za-z0-9]{1,64}")
+#: A URL's scheme and host (an issuer, an audience): public names of services, not personal; only what follows
+#: (a tenant id, a user's picture id...) is kept as a masking secret.
+_URL_HOST = re.compile(r"(?i)https?://[^/?#\s]*")
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
@@ -177,9 +185,6 @@ def _claims(payload: dict[str, Any]) -> Claims:
 
 def _granted(payload: dict[str, Any]) -> tuple[tuple[str, ...], bool, bool]:
     """(scopes in grammar, listed, complete) from ``scp`` and ``scope`` (each a list or a space-separated string)."""
-    # Imported here: scope_errors -> redact -> fingerprint -> this module would otherwise be a cycle.
-    from .scope_errors import is_scope_name
-
     entries: list[Any] = []
     listed = False
     complete = True
@@ -222,20 +227,31 @@ def _exchanged(payload: dict[str, Any]) -> bool:
 
 
 def _private_values(payload: dict[str, Any]) -> tuple[str, ...]:
-    """String claim values long enough to mask, the personal ones first, then the rest breadth-first (not the
-    scope claims: those are exported as the grant)."""
-    first = [payload[name] for name in _PERSONAL_CLAIMS if name in payload]
-    queue = deque(first + [v for k, v in payload.items() if k not in SCOPE_CLAIMS and k not in _PERSONAL_CLAIMS])
+    """String claim values long enough to mask, the personal ones first, then the rest breadth-first.
+
+    Not masking secrets: the scope claims (exported as the grant), scope names anywhere else (an Auth0
+    ``permissions`` list, roles: error messages name the missing scope, and a secret sharing 8 characters with it
+    would drop it from the parse), organization and project ids (sent as headers anyway; masking them would hide
+    the context the diagnosis names), and a URL's scheme and host (``https://auth.openai.com``: every 8
+    characters of it would mask the same in ordinary links of error messages); a URL's path is kept. A personal
+    claim is kept even when it looks like a scope name."""
+    first = [(payload[name], True) for name in _PERSONAL_CLAIMS if name in payload]
+    queue = deque(first + [(v, False) for k, v in payload.items()
+                           if k not in SCOPE_CLAIMS and k not in _PERSONAL_CLAIMS])
     out: list[str] = []
     seen = 0
     while queue and len(out) < MAX_PRIVATE_VALUES and seen < 4 * MAX_PRIVATE_VALUES:
-        value = queue.popleft()
+        value, personal = queue.popleft()
         seen += 1
         if isinstance(value, str):
-            if len(value) >= MIN_PRIVATE_CHARS and value[:MAX_PRIVATE_CHARS] not in out:
-                out.append(value[:MAX_PRIVATE_CHARS])
+            value = _URL_HOST.sub("", value[:MAX_PRIVATE_CHARS], count=1) if value[:4].lower() == "http" else \
+                value[:MAX_PRIVATE_CHARS]
+            # A personal claim is masked even when it looks like a scope name (a user name "jane.doe").
+            if len(value) >= MIN_PRIVATE_CHARS and value not in out and _CONTEXT_ID.fullmatch(value) is None \
+                    and (personal or not is_scope_name(value)):
+                out.append(value)
         elif isinstance(value, dict):
-            queue.extend(v for k, v in value.items() if k not in SCOPE_CLAIMS)
+            queue.extend((v, False) for k, v in value.items() if k not in SCOPE_CLAIMS)
         elif isinstance(value, list):
-            queue.extend(value[:MAX_PRIVATE_VALUES])
+            queue.extend((v, personal) for v in value[:MAX_PRIVATE_VALUES])
     return tuple(out)

@@ -13,10 +13,11 @@ from typing import Any
 
 PIPED_WIDTH = 160
 
-# C0 controls (tab and newline included: one value must stay on one line), DEL, C1 controls, and the Unicode
+# C0 controls (tab and newline included: one value must stay on one line), DEL, C1 controls, the Unicode
 # format characters that reorder or hide text (bidi embeddings/overrides/isolates, zero-width marks, BOM,
-# line/paragraph separators).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+# line/paragraph separators), and lone surrogates: a path or argument that is not UTF-8 (surrogateescape) or a
+# JSON "\ud800" escape; printed raw, one raises UnicodeEncodeError on a UTF-8 stdout and the command dies.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\ud800-\udfff]")
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -25,7 +26,8 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def clean(text: object) -> str:
-    """``text`` with every control and reordering character shown as a visible escape (``\\x1b``).
+    """``text`` with every control and reordering character, and every lone surrogate, shown as a visible escape
+    (``\\x1b``, ``\\udcff``): the result always encodes as UTF-8.
 
     Printable text, including non-ASCII letters, is unchanged, so clean text is returned as is.
     """

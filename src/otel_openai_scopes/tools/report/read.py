@@ -17,7 +17,7 @@ from typing import Any
 
 from ... import attributes as A
 from ... import verdicts as V
-from ...scope_errors import MAX_SCOPES, is_scope_name
+from ...scope_names import MAX_SCOPES, is_scope_name
 from ..otlp_read import FileStats, SpanReader
 from . import limits as L
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ... import attributes as A
 from ... import verdicts as V
-from ...scope_errors import MAX_SCOPES
+from ...scope_names import MAX_SCOPES
 from ..otlp_decode import SpanRecord
 from ..timegrid import Grid, Series
 from . import limits as L
