@@ -1,6 +1,6 @@
 """Collector throughput: CPU per span through base.yaml against a plain OTLP-in/OTLP-out Collector.
 
-Not a test. Both Collectors are the same binary (the project's minimal distribution, tests/stack.py finds
+Not a test. Both Collectors are the same binary (the project's minimal distribution, tests/support/stack finds
 it), both export over OTLP/gRPC to one sink Collector (debug exporter, basic verbosity), and both are
 loaded alternately in the same run by the same generator, so the ratio compares like with like:
 
@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-import stack  # noqa: E402  (tests/stack.py: finds and starts the real binaries)
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's own tests.support, not an installed package
+from tests.support import stack  # noqa: E402  (finds and starts the real binaries)
 
 SPANS_PER_REQUEST = 100
 DISTINCT_REQUESTS = 40

@@ -1,5 +1,5 @@
-"""Moved to tests/support/ (collector_config, pipelines, promnames, redaction, confmap); these names stay until the
-test files move into their tier folders (then this module goes)."""
+"""The Collector-config checks' helpers in one namespace (``import collector_helpers as h``), from tests/support/
+(collector_config, pipelines, promnames, redaction, confmap)."""
 
 from tests.support.collector_config import *  # noqa: F403
 from tests.support.confmap import merge  # noqa: F401

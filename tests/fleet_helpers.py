@@ -1,5 +1,5 @@
-"""Moved to :mod:`tests.support` (fleet_app, rules, stack, otlp, ports); these names stay until the test files
-move into their tier folders (then this module goes)."""
+"""The fleet tests' helpers in one namespace (``import fleet_helpers as fh``), from :mod:`tests.support` (fleet_app,
+rules, stack, otlp, ports)."""
 
 from tests.support.fleet_app import RESTRICTED_SCOPES, THREAD, THREADS_READ, App, AppSummary, Call, Plan  # noqa: F401
 from tests.support.otlp import span_summaries as otlp_json_spans  # noqa: F401
@@ -28,7 +28,8 @@ def alertmanager_binary() -> str:
 
 
 def project_scoped_fake():  # type: ignore[no-untyped-def]
-    """The fake server denies per project natively now (``fake.deny(key, project, scopes)``)."""
+    """Kept for tests on other branches: the fake server denies per project natively (``fake.deny(key, project,
+    scopes)``); use ``FakeOpenAI()``."""
     from otel_openai_scopes.tools.fake_server import FakeOpenAI
 
     return FakeOpenAI()

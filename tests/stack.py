@@ -1,5 +1,5 @@
-"""Moved to :mod:`tests.support.stack`; this name re-exports it until the test files move into their tier
-folders (then it goes)."""
+"""Moved to :mod:`tests.support.stack`; this name re-exports it for tests and benchmarks written against it on other
+branches (new code: ``from tests.support import stack``)."""
 
 from tests.support.confmap import merge  # noqa: F401
 from tests.support.stack import *  # noqa: F403

@@ -16,7 +16,6 @@ import sys
 
 import openai
 import pytest
-from conftest import make_key
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
@@ -25,6 +24,7 @@ from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.exporter import OpenAIScopesFileSpanExporter
 from otel_openai_scopes.safety import reset_reported
+from tests.support.keys import make_key
 
 THREAD = "thread_1"
 READ = "api.threads.read"

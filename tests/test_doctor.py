@@ -16,7 +16,6 @@ import openai
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from token_helpers import claim_values, identity, make_jwt, segment_pieces
 from typer.testing import CliRunner
 
 from otel_openai_scopes import attributes as A
@@ -29,6 +28,7 @@ from otel_openai_scopes.tools.cli import app
 from otel_openai_scopes.tools.fake_server import FakeOpenAI, Identity
 from otel_openai_scopes.tools.otlp_json import read_spans
 from tests.support.keys import leaked_pieces, make_key
+from tests.support.tokens import claim_values, identity, make_jwt, segment_pieces
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 KEY = "sk-proj-DOCTORtest" + "k" * 40 + "Qx42"

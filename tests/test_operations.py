@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sdk_compat import require, vector_stores
 
 from otel_openai_scopes import attributes as A
+from tests.support.sdk import require, vector_stores
 
 THREAD = "thread_abc123"
 MSG = [{"role": "user", "content": "hi"}]

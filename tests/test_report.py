@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
-import shutil
 import subprocess
 import sys
 import threading
@@ -34,39 +32,10 @@ from otel_openai_scopes.tools.report import (
     verdict_lines,
 )
 from otel_openai_scopes.tools.timegrid import Grid
+from tests.support.browser import ARTIFACTS, browser_flags, chromium
+from tests.support.spans import MS, READ, RUNS, T0, call, err, write_fleet_file
 
 BIN = Path(sys.executable).parent
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-MS = 1_000_000
-T0 = 1_800_000_000 * 1_000_000_000  # 2027-01-15, a round start
-RUNS = "/v1/threads/{thread_id}/runs"
-READ = "api.threads.read"
-
-
-def call(start: int, key: str | None = "fp-a", status: int = 200, *, scope_error: bool = False,
-         diagnosis: str = A.DIAGNOSIS_UNKNOWN, client: str = "c-1", process: str = "p1",
-         missing: tuple = (READ,), mutated: tuple = (), template: str = RUNS, rid: str = "",
-         hint: str = "", required: tuple = (READ,)) -> SpanRecord:
-    attrs: dict[str, Any] = {A.TEMPLATE: template, A.HTTP_METHOD: "GET", A.HTTP_STATUS: status,
-                             A.CLIENT_ID: client, A.CLIENT_ORIGIN: f"app.py:{client}",
-                             A.SCOPE_REQUIRED: list(required)}
-    if key is not None:
-        attrs[A.KEY_FINGERPRINT] = key
-    if hint:
-        attrs[A.KEY_HINT] = hint
-    if scope_error:
-        attrs.update({A.SCOPE_ERROR: True, A.SCOPE_MISSING: list(missing), A.DIAGNOSIS: diagnosis})
-        if mutated:
-            attrs[A.CLIENT_MUTATED] = list(mutated)
-    if rid:
-        attrs[A.REQUEST_ID] = rid
-    return SpanRecord(f"GET {template}", start, start + MS // 2, attrs, {"service.instance.id": process})
-
-
-def err(start: int, **kw: Any) -> SpanRecord:
-    kw.setdefault("status", 401)
-    return call(start, scope_error=True, **kw)
 
 
 # ---- windows: per key and scope set, order-independent ------------------------------------------------
@@ -404,22 +373,6 @@ def test_html_has_a_time_axis_series_per_key_verdict_colours_and_hover_text():
     assert page.count('class="process-lane"') == 3
 
 
-def chromium() -> str | None:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None and os.environ.get("CI") == "true":
-        pytest.fail("chromium is not installed (apt-get install -y chromium); CI must run the browser test")
-    if found is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return found
-
-
-def browser_flags(tmp_path: Path, size: str) -> list[str]:
-    """Headless Chromium with its own profile, nothing fetched, console messages on stderr."""
-    return ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
-            f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={size}"]
-
-
 @pytest.mark.parametrize("processes", [1, 20])
 def test_html_report_in_headless_chromium(tmp_path, processes):
     browser = chromium()
@@ -498,23 +451,6 @@ def test_attributes_of_unexpected_types_are_text_not_a_crash():
 
 
 # ---- one large file read by several processes: exactly the one-pass result ----------------------------------
-def write_fleet_file(path: Path, spans: list[SpanRecord], rnd: random.Random) -> None:
-    """OTLP JSON lines in the given order, consecutive spans of one process batched into lines of 1..7 spans."""
-    from otel_openai_scopes.tools.otlp_file import key_values
-
-    lines, k = [], 0
-    while k < len(spans):
-        n = rnd.randint(1, 7)
-        batch = [s for s in spans[k:k + n] if s.process == spans[k].process]
-        k += len(batch)
-        items = [{"traceId": "ab" * 16, "spanId": "cd" * 8, "name": s.name, "kind": 3,
-                  "startTimeUnixNano": str(s.start_ns), "endTimeUnixNano": str(s.end_ns),
-                  "attributes": key_values(s.attributes)} for s in batch]
-        lines.append(dumps_line({"resourceSpans": [{"resource": {"attributes": key_values(batch[0].resource)},
-                                                    "scopeSpans": [{"scope": {"name": "x"}, "spans": items}]}]}))
-    path.write_bytes(b"\n".join(lines) + b"\n")
-
-
 def same_report(path: Path, workers: int, **kw: Any) -> None:
     from otel_openai_scopes.tools.report import parallel as P
 

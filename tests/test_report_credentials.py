@@ -17,11 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from test_report import MS, T0, call, err, write_fleet_file
-
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.tools.report import analyze, explanation, fleet_verdict, render_html, to_json
+from tests.support.spans import MS, T0, call, err, write_fleet_file
 
 BIN = Path(sys.executable).parent
 READ = "api.threads.read"

@@ -18,14 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from test_report import MS, T0, call, err
-
 from otel_openai_scopes import attributes as A
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.tools.fake_server import FakeOpenAI
 from otel_openai_scopes.tools.otlp_file import PATH_ENV
 from otel_openai_scopes.tools.report import analyze, explanation, fleet_verdict, to_json, verdict_lines
 from tests.support.keys import leaked_pieces, make_key
+from tests.support.spans import MS, T0, call, err
 
 BIN = Path(sys.executable).parent
 READ = "api.threads.read"

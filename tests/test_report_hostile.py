@@ -178,7 +178,7 @@ def test_an_internal_error_is_exit_2_with_one_line_never_1(tmp_path, monkeypatch
 
 # ---- (c) bounded whatever the input names ---------------------------------------------------------------
 def distinct_keys(n: int, start: int = 0) -> list:
-    from test_report import err
+    from tests.support.spans import err
 
     return [err(T0 + k * MS, key=f"{k:016x}", client="c-1", process="p1") for k in range(start, start + n)]
 
@@ -195,7 +195,7 @@ def test_windows_are_keyed_by_the_capped_fingerprint():
 
 
 def test_missing_scopes_that_are_not_scope_names_make_no_window_of_their_own():
-    from test_report import err
+    from tests.support.spans import err
 
     junk = ["sk-proj-" + "A" * 40, "API.Threads.Read", "x" * 500, "api.threads.read\x1b[2J", "a.b.c.d.e.f.g.h"]
     spans = [err(T0 + k * MS, missing=(READ, junk[k % len(junk)])) for k in range(20)]
@@ -205,9 +205,8 @@ def test_missing_scopes_that_are_not_scope_names_make_no_window_of_their_own():
 
 def test_windows_are_capped():
     """Errors of one key far apart in time: at most MAX_WINDOWS windows, every error counted in one of them."""
-    from test_report import err
-
     from otel_openai_scopes.tools.report import limits as L
+    from tests.support.spans import err
 
     n = L.MAX_WINDOWS + 300
     analysis = analyze([err(T0 + k * 10 * 60 * 1_000 * MS) for k in range(n)], gap_seconds=1)
@@ -229,7 +228,7 @@ def _traced_peak(spans: list) -> int:
 def test_memory_is_flat_in_the_number_of_distinct_keys_scopes_and_clients():
     """Past the caps, ten times the distinct keys (each with its own scope, client and endpoint) cost about the
     same memory (traced allocations, not wall-clock): today's main grows tenfold."""
-    from test_report import err
+    from tests.support.spans import err
 
     def hostile(n: int) -> list:
         return [err(T0 + k * MS, key=f"{k:016x}", client=f"client-{k}", missing=(f"api.hostile{k}.read",),

@@ -8,10 +8,10 @@ import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from test_report import ARTIFACTS, MS, T0, browser_flags, call, chromium, err
-
 from otel_openai_scopes import verdicts as V
 from otel_openai_scopes.tools.report import analyze, render_html
+from tests.support.browser import ARTIFACTS, browser_flags, chromium
+from tests.support.spans import MS, T0, call, err
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -21,7 +21,6 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from token_helpers import claim_values, identity, make_jwt, rand, refresh, segment_pieces
 
 from otel_openai_scopes import OpenAIScopesInstrumentor
 from otel_openai_scopes import attributes as A
@@ -30,6 +29,7 @@ from otel_openai_scopes.exporter import OpenAIScopesFileSpanExporter
 from otel_openai_scopes.fingerprint import describe
 from otel_openai_scopes.tools.fake_server import Identity, workload_identity
 from otel_openai_scopes.tools.otlp_json import OtlpJsonFileMetricExporter
+from tests.support.tokens import claim_values, identity, make_jwt, rand, refresh, segment_pieces
 
 THREAD = "thread_1"
 READ = "api.threads.read"

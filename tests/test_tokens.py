@@ -10,7 +10,6 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from token_helpers import b64url, claim_values, identity, make_jwt, rand, refresh, segment_pieces
 
 from otel_openai_scopes.fingerprint import (
     FINGERPRINT_HEX_CHARS,
@@ -32,6 +31,7 @@ from otel_openai_scopes.tokens import (
     looks_like_jwt,
     read_claims,
 )
+from tests.support.tokens import b64url, claim_values, identity, make_jwt, rand, refresh, segment_pieces
 
 CODEX_SCOPES = "openid profile email offline_access api.connectors.read api.connectors.invoke"
 
