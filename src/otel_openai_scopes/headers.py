@@ -12,12 +12,18 @@ from __future__ import annotations
 
 import re
 from operator import itemgetter
-from typing import Any, Optional, Tuple
+from typing import Any
 from urllib.parse import parse_qsl
 
 from .caches import BoundedCache
-from .limits import (MAX_CREDENTIAL_NAMES, MAX_HEADER_PLAN_BYTES, MAX_HEADER_PLANS, MAX_QUERIES, MAX_QUERY_BYTES,
-                     MAX_QUERY_CHARS)
+from .limits import (
+    MAX_CREDENTIAL_NAMES,
+    MAX_HEADER_PLAN_BYTES,
+    MAX_HEADER_PLANS,
+    MAX_QUERIES,
+    MAX_QUERY_BYTES,
+    MAX_QUERY_CHARS,
+)
 
 #: Request headers as sent: (Authorization, api-key, OpenAI-Organization, OpenAI-Project).
 REQUEST_HEADERS = {b"authorization": 0, b"api-key": 1, b"openai-organization": 2, b"openai-project": 3}
@@ -35,8 +41,8 @@ _QUERIES: BoundedCache[bytes, tuple[str, ...]] = BoundedCache(MAX_QUERIES, MAX_Q
 #: lookup instead of a Python loop over every header of every request. Keyed on (number of headers, names
 #: joined by a newline): a list whose names contain no newline only shares a key with itself, and lists with
 #: a newline in a name are never memoised (see :func:`_plan`).
-Plan = Tuple[Tuple[Tuple[int, int], ...], Tuple[int, ...]]
-PlanKey = Tuple[int, bytes]
+Plan = tuple[tuple[tuple[int, int], ...], tuple[int, ...]]
+PlanKey = tuple[int, bytes]
 _PLANS: dict[int, BoundedCache[PlanKey, Plan]] = {
     id(REQUEST_HEADERS): BoundedCache(MAX_HEADER_PLANS, MAX_HEADER_PLAN_BYTES),
     id(RESPONSE_HEADERS): BoundedCache(MAX_HEADER_PLANS, MAX_HEADER_PLAN_BYTES),
@@ -68,10 +74,10 @@ def pick_headers(headers: Any, wanted: dict[bytes, int], credentials: list[str] 
     if type(items) is list:
         plans = _PLANS.get(id(wanted)) if wanted is REQUEST_HEADERS or wanted is RESPONSE_HEADERS else None
         if plans is not None:
-            key = (len(items), b"\n".join(map(_NAME_OF, items)))
-            plan = plans.get(key) or _plan(plans, key, items, wanted)
-            for i, at in plan[0]:
-                out[i] = items[at][2].decode("latin-1")
+            plan_key = (len(items), b"\n".join(map(_NAME_OF, items)))
+            plan = plans.get(plan_key) or _plan(plans, plan_key, items, wanted)
+            for slot, at in plan[0]:
+                out[slot] = items[at][2].decode("latin-1")
             if credentials is not None and plan[1]:
                 credentials.extend(items[at][2].decode("latin-1") for at in plan[1])
             return out
