@@ -173,6 +173,9 @@ class _Hostile(dict):
     ({"X-Stainless-Helper-Method": "chat.completions.parse"}, "chat.completions.parse"),
     ({"X-Stainless-Poll-Helper": "true", "X-Stainless-Custom-Poll-Interval": "500"}, POLL),
     ({"OpenAI-Beta": "assistants=v2"}, ""),
+    ({"X-Stainless-Helper-Method": "my.own.helper"}, ""),  # a closed set: header text never comes back
+    ({"X-Stainless-Helper-Method": "x" * 300, "X-Stainless-Stream-Helper": "threads.create_and_run_stream"},
+     "threads.create_and_run_stream"),
     ({"X-Stainless-Stream-Helper": ""}, ""),
     ({"X-Stainless-Stream-Helper": 7}, ""),
     (None, ""),

@@ -156,7 +156,7 @@ def test_assistants_run_stream_sync(client, telemetry):
         stream.until_done()
     span = telemetry.only_span()
     assert span.name == "POST /v1/threads/{thread_id}/runs"
-    assert span.attributes[A.OPERATION] == "beta.threads.runs.create"
+    assert span.attributes[A.OPERATION] == "beta.threads.runs.stream"  # the helper's name (tests/test_operations.py)
 
 
 def test_assistants_run_stream_async(async_client, telemetry):

@@ -20,7 +20,7 @@ from otel_openai_scopes.endpoints import (
 )
 from otel_openai_scopes.scope_map import build_matcher, packaged_rows
 from otel_openai_scopes.tools.scope_map_sync import missing, preferred_operation, shape, sync, synced_version
-from otel_openai_scopes.tools.sdk_endpoints import SdkCall, SdkScan, scan
+from otel_openai_scopes.tools.sdk_endpoints import COMPUTED, SdkCall, SdkScan, scan, scan_helper_headers
 
 SCOPE = re.compile(r"^[a-z_]+(\.[a-z_]+)+$")
 
@@ -132,7 +132,7 @@ def test_every_helper_the_sdk_sends_is_told_apart(sdk, matcher):
     assert sdk.helper_values, "the SDK's streaming and polling helpers send helper headers"
     labels = {ep_op for ep_op in (r["operation"] for r in packaged_rows()) if ep_op}
     for header, value in sdk.helper_values:
-        assert header in HELPER_HEADERS
+        assert header in HELPER_HEADERS, f"openai {sdk.version} sends a new helper header {header}: read it"
         if header == HELPER_HEADERS[2]:
             assert value == "true"
             continue
@@ -152,6 +152,17 @@ def test_every_helper_the_sdk_sends_is_told_apart(sdk, matcher):
         row = rows[retrieve]
         ep = matcher.match(row["method"], _concrete(row["template"]))
         assert operation_for(ep, POLL) == poll
+
+
+def test_the_scan_reports_helper_headers_the_runtime_does_not_read(tmp_path):
+    """A helper header under a new name, or with a computed value, is reported (and fails the test above)."""
+    (tmp_path / "helpers.py").write_text(
+        'H1 = {"X-Stainless-Helper": "responses.stream", "X-Stainless-Custom-Event-Handler": "true"}\n'
+        'H2 = {"X-Stainless-Stream-Helper": name, "X-Stainless-Retry-Count": "0"}\n'
+        'H3 = {"X-Stainless-Poll-Helper": "true", **extra}\n')
+    assert sorted(scan_helper_headers(str(tmp_path))) == [("X-Stainless-Helper", "responses.stream"),
+                                                      ("X-Stainless-Poll-Helper", "true"),
+                                                      ("X-Stainless-Stream-Helper", COMPUTED)]
 
 
 def test_preferred_operation():

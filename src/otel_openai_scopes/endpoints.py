@@ -103,14 +103,21 @@ def sanitize_base_path(path: str) -> str:
 
 
 def helper_of(headers: Any) -> str:
-    """The SDK helper a request's headers name (``threads.runs.create_and_stream``, :data:`POLL`), or ""."""
+    """The SDK helper a request's headers name (``threads.runs.create_and_stream``, :data:`POLL`), or "".
+
+    Only a name of :data:`HELPER_OPERATIONS` (or :data:`POLL`) is returned, never other header text: the
+    result keys the recorder's route memo, so it is one of a closed set of values.
+    """
     if not headers:  # None, or the SDK's NotGiven/Omit sentinels
         return ""
     try:
         for name in HELPER_HEADERS:
             value = headers.get(name)
             if isinstance(value, str) and value:
-                return POLL if name == HELPER_HEADERS[2] else value
+                if name == HELPER_HEADERS[2]:
+                    return POLL
+                if value in HELPER_OPERATIONS:
+                    return value
     except Exception:  # noqa: BLE001 - an odd header container names no helper
         return ""
     return ""

@@ -21,7 +21,7 @@ from .caches import BoundedCache, Cap
 from .client_view import ClientView
 from .clients import INFO_ATTRIBUTE, ClientInfo, ClientRegistry, copy_changes
 from .config import Settings
-from .endpoints import EndpointMatcher
+from .endpoints import EndpointMatcher, helper_of
 from .fingerprint import CredentialCache
 from .forking import PROCESS
 from .headers import header
@@ -82,7 +82,7 @@ class Recorder:
         self.metric_contexts = Cap(settings.max_metric_projects, A.CONTEXT_OVERFLOW)
         self.known_templates = Cap(L.MAX_KNOWN_TEMPLATES, A.TEMPLATE_OVERFLOW)
         self.unknown_templates = Cap(settings.max_metric_templates, A.TEMPLATE_OVERFLOW)
-        self.routes: BoundedCache[tuple[ClientView, str, str], Route] = BoundedCache(
+        self.routes: BoundedCache[tuple[ClientView, str, str, str], Route] = BoundedCache(
             L.MAX_ENDPOINTS, L.MAX_ENDPOINT_BYTES)
         self.sent: BoundedCache[SentHeaders, SentCredential] = BoundedCache(
             L.MAX_SENT_CREDENTIALS, L.MAX_SENT_CREDENTIAL_BYTES)
@@ -169,16 +169,18 @@ class Recorder:
             view = info.view = self._view_client(info, client, self.sdk_version)
         method = options.method.upper()
         url = options.url if isinstance(options.url, str) else str(options.url)
-        route = self.routes.get((view, method, url)) or self._route(view, method, url)
+        headers = getattr(options, "headers", None)  # the SDK's helpers name themselves here; usually NotGiven
+        helper = helper_of(headers) if headers else ""
+        route = self.routes.get((view, method, url, helper)) or self._route(view, method, url, helper)
         return CallState(client, info, view, route,
                          self.tracer.start_span(route.name, kind=_CLIENT, attributes=route.attrs))
 
-    def _route(self, view: ClientView, method: str, url: str) -> Route:
+    def _route(self, view: ClientView, method: str, url: str, helper: str) -> Route:
         """Resolve (and, for URLs of ordinary length, memoise) an endpoint."""
         if len(url) > L.MAX_CACHED_URL_CHARS:
-            return self._resolve_route(view, method, url, self.matcher.match_uncached, self.metric_template)
-        route: Route = self._resolve_route(view, method, url, self.matcher.match, self.metric_template)
-        return self.routes.put((view, method, url), route, route.size)
+            return self._resolve_route(view, method, url, self.matcher.match_uncached, self.metric_template, helper)
+        route: Route = self._resolve_route(view, method, url, self.matcher.match, self.metric_template, helper)
+        return self.routes.put((view, method, url, helper), route, route.size)
 
     def attempt_started(self, state: CallState, request: Any) -> None:
         """One HTTP attempt, with the request as it is sent: its credential, described, and whether the
@@ -295,8 +297,8 @@ class Recorder:
         """Azure clients insert ``/deployments/{model}`` while building the request: re-match on the sent URL."""
         url = state.last_request.url
         sent_url = f"{url.scheme}://{url.host}{url.path}"  # no query: api-version would only split the memo
-        view, method = state.view, state.route.method
-        route = self.routes.get((view, method, sent_url)) or self._route(view, method, sent_url)
+        view, method, helper = state.view, state.route.method, state.route.helper
+        route = self.routes.get((view, method, sent_url, helper)) or self._route(view, method, sent_url, helper)
         if route.template == state.route.template:
             return
         state.route = route

@@ -30,8 +30,9 @@ def new_diagnosis(settings: Settings) -> Diagnosis:
 class Steps:
     #: Resolve the client: the span attributes and base path of every call it makes.
     view_client: Callable[[ClientInfo, Any, str], ClientView] = view_client
-    #: Resolve the endpoint: span name, template, operation, scopes, metric template.
-    resolve_route: Callable[[ClientView, str, str, Match, MetricTemplate], Route] = resolve_route
+    #: Resolve the endpoint (and the SDK helper that calls it): span name, template, operation, scopes, metric
+    #: template.
+    resolve_route: Callable[[ClientView, str, str, Match, MetricTemplate, str], Route] = resolve_route
     #: The credential headers of an attempt, as sent.
     read_sent: Callable[[Any], SentHeaders] = read_sent
     #: ... described once: fingerprint, kind, hint, secrets, organization, project, attributes.

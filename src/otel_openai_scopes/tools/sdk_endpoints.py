@@ -29,8 +29,11 @@ from typing import Any
 _SHORTCUTS = {"_get": "GET", "_post": "POST", "_delete": "DELETE", "_put": "PUT", "_patch": "PATCH",
               "_get_api_list": "GET"}
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-#: Request headers the SDK's helpers add to tell their calls apart (value: the helper's name or "true").
-HELPER_HEADERS = ("X-Stainless-Helper-Method", "X-Stainless-Stream-Helper", "X-Stainless-Poll-Helper")
+#: A header the SDK's helpers add to tell their calls apart: the runtime reads the ones it knows
+#: (:data:`~otel_openai_scopes.endpoints.HELPER_HEADERS`); the scan reports every one, so a new one is noticed.
+_HELPER_HEADER = re.compile(r"X-Stainless-[A-Za-z-]*Helper[A-Za-z-]*", re.IGNORECASE)
+#: What the scan reports for a helper header whose value is not a literal string.
+COMPUTED = "<computed>"
 
 
 @dataclass(frozen=True)
@@ -192,8 +195,9 @@ def _lib_calls(package_dir: str, unreadable: list[str]) -> Iterator[SdkCall]:
                 yield SdkCall(_method_of(shortcut, call), template, where, query)
 
 
-def _helper_values(package_dir: str) -> Iterator[tuple[str, str]]:
-    """(header, value) for each helper header the SDK's source sets to a literal."""
+def scan_helper_headers(package_dir: str) -> Iterator[tuple[str, str]]:
+    """(header, value) for each helper header the SDK's source sets (:data:`COMPUTED` for a value that is not a
+    literal string)."""
     import pathlib
 
     seen: set[tuple[str, str]] = set()
@@ -205,9 +209,9 @@ def _helper_values(package_dir: str) -> Iterator[tuple[str, str]]:
             if not isinstance(node, ast.Dict):
                 continue
             for k, v in zip(node.keys, node.values):
-                if isinstance(k, ast.Constant) and k.value in HELPER_HEADERS and \
-                        isinstance(v, ast.Constant) and isinstance(v.value, str):
-                    pair = (str(k.value), v.value)
+                if isinstance(k, ast.Constant) and isinstance(k.value, str) and _HELPER_HEADER.fullmatch(k.value):
+                    value = v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else COMPUTED
+                    pair = (k.value, value)
                     if pair not in seen:
                         seen.add(pair)
                         yield pair
@@ -238,7 +242,7 @@ def scan() -> SdkScan:
     version = str(getattr(openai, "__version__", "") or "")
     package_dir = str(getattr(openai, "__path__", [""])[0])
     calls.extend(_lib_calls(package_dir, unreadable))
-    return SdkScan(version, tuple(calls), frozenset(methods), tuple(sorted(_helper_values(package_dir))),
+    return SdkScan(version, tuple(calls), frozenset(methods), tuple(sorted(scan_helper_headers(package_dir))),
                    tuple(unreadable))
 
 

@@ -112,6 +112,7 @@ def _search(c: Call) -> dict[str, Any]:
             "data": [], "has_more": False, "next_page": None}
 
 
+AZURE_DEPLOYMENT = "/deployments/{deployment_id}"
 _ENDPOINT_BODIES: dict[tuple[str, str], Callable[[Call], Any]] = {
     ("POST", "/chat/completions"): _chat,
     ("POST", "/responses"): lambda c: response_object(c.payload, "completed"),
@@ -153,10 +154,11 @@ def _list(resource: str, c: Call, length: int) -> dict[str, Any]:
 
 def body_for(c: Call, list_length: int) -> tuple[Any, bool]:
     """The body answering ``c``, and whether it created an object (counted by the state)."""
-    special = _ENDPOINT_BODIES.get((c.method, c.endpoint.template))
+    template = c.endpoint.template
+    # Azure OpenAI's /deployments/{deployment_id}/chat/completions answers as /chat/completions does
+    special = _ENDPOINT_BODIES.get((c.method, template.replace(AZURE_DEPLOYMENT, "", 1)))
     if special is not None:
         return special(c), False
-    template = c.endpoint.template
     if template.endswith("/content"):
         return b"fake file content", False
     resource = resource_of(template)
