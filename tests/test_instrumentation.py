@@ -620,6 +620,43 @@ def test_header_picking_on_httpx_and_other_header_types():
     assert pick_headers(object(), REQUEST_HEADERS) == [None, None, None, None]
 
 
+def test_header_positions_memo_reads_each_list_as_the_plain_loop_would():
+    """The per-name-sequence memo (headers._PLANS) gives what one walk over the list gives: the first value of
+    each wanted header, every credential-named other in order, for new values under known names too; a name
+    holding the memo key's separator is read but never memoised (it could share a key with another list)."""
+    try:
+        import httpx2 as httpx
+    except ImportError:  # openai < 3 uses httpx
+        import httpx
+
+    from otel_openai_scopes import headers as H
+
+    def plain(pairs):
+        out, creds = [None] * len(H.REQUEST_HEADERS), []
+        for name, value in pairs:
+            i = H.REQUEST_HEADERS.get(name.lower().encode())
+            if i is not None:
+                out[i] = value if out[i] is None else out[i]
+            elif H.says_credential(name.lower().encode()):
+                creds.append(value)
+        return out, creds
+
+    lists = [
+        [("Authorization", "Bearer sk-a"), ("X-Gateway-Key", "gw-1"), ("authorization", "Bearer sk-b"),
+         ("OpenAI-Organization", "org-1"), ("Content-Type", "application/json"), ("x-auth-token", "t-1")],
+        [("Authorization", "Bearer sk-c"), ("X-Gateway-Key", "gw-2"), ("authorization", "Bearer sk-d"),
+         ("OpenAI-Organization", "org-2"), ("Content-Type", "text/plain"), ("x-auth-token", "t-2")],
+        [("X-Gateway-Key", "gw-3"), ("Authorization", "Bearer sk-e"), ("OpenAI-Project", "p-3")],
+        [("x-gateway-key\nauthorization", "gw-4"), ("openai-project", "p-4")],
+        [("x-gateway-key", "gw-5"), ("authorization\nopenai-project", "p-5")],
+    ]
+    for pairs in lists * 2:
+        creds: list = []
+        assert (H.pick_headers(httpx.Headers(pairs), H.REQUEST_HEADERS, creds), creds) == plain(pairs)
+    plans = H._PLANS[id(H.REQUEST_HEADERS)]
+    assert all(key[0] == key[1].count(b"\n") + 1 for key in plans)  # only lists without the separator
+
+
 # --- issue 11: hardening (each of these fails on the code before it) ------------------------------
 
 def _leaked(key, text, window=8):

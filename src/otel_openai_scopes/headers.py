@@ -11,11 +11,19 @@ parameters (``?key=``, ``?token=``, ``?sig=``): they are masking secrets like th
 from __future__ import annotations
 
 import re
+from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qsl
 
 from .caches import BoundedCache
-from .limits import MAX_CREDENTIAL_NAMES, MAX_QUERIES, MAX_QUERY_BYTES, MAX_QUERY_CHARS
+from .limits import (
+    MAX_CREDENTIAL_NAMES,
+    MAX_HEADER_PLAN_BYTES,
+    MAX_HEADER_PLANS,
+    MAX_QUERIES,
+    MAX_QUERY_BYTES,
+    MAX_QUERY_CHARS,
+)
 
 #: Request headers as sent: (Authorization, api-key, OpenAI-Organization, OpenAI-Project).
 REQUEST_HEADERS = {b"authorization": 0, b"api-key": 1, b"openai-organization": 2, b"openai-project": 3}
@@ -26,6 +34,20 @@ RESPONSE_HEADERS = {b"x-request-id": 0, b"openai-organization": 1, b"openai-proj
 CREDENTIAL_NAME = re.compile(r"key|token|secret|auth|sig|pass|pwd|credential|cookie|session|jwt", re.IGNORECASE)
 _NAMES: BoundedCache[bytes, bool] = BoundedCache(MAX_CREDENTIAL_NAMES, MAX_CREDENTIAL_NAMES * 200)
 _QUERIES: BoundedCache[bytes, tuple[str, ...]] = BoundedCache(MAX_QUERIES, MAX_QUERY_BYTES)
+
+#: Where the wanted headers and the credential-named ones sit in a header list with given (lower-cased) names:
+#: ((slot in ``wanted``, position of its first value), ...) and the positions of credential-named others, in
+#: order. The SDK sends the same names call after call, so the names are joined in C and the rest is one
+#: lookup instead of a Python loop over every header of every request. Keyed on (number of headers, names
+#: joined by a newline): a list whose names contain no newline only shares a key with itself, and lists with
+#: a newline in a name are never memoised (see :func:`_plan`).
+Plan = tuple[tuple[tuple[int, int], ...], tuple[int, ...]]
+PlanKey = tuple[int, bytes]
+_PLANS: dict[int, BoundedCache[PlanKey, Plan]] = {
+    id(REQUEST_HEADERS): BoundedCache(MAX_HEADER_PLANS, MAX_HEADER_PLAN_BYTES),
+    id(RESPONSE_HEADERS): BoundedCache(MAX_HEADER_PLANS, MAX_HEADER_PLAN_BYTES),
+}
+_NAME_OF = itemgetter(1)
 
 
 def header(headers: Any, name: str) -> Any:
@@ -50,6 +72,15 @@ def pick_headers(headers: Any, wanted: dict[bytes, int], credentials: list[str] 
     out: list[str | None] = [None] * len(wanted)
     items = getattr(headers, "_list", None)  # httpx / httpx2: (raw key, lower-cased key, value) triples
     if type(items) is list:
+        plans = _PLANS.get(id(wanted)) if wanted is REQUEST_HEADERS or wanted is RESPONSE_HEADERS else None
+        if plans is not None:
+            plan_key = (len(items), b"\n".join(map(_NAME_OF, items)))
+            plan = plans.get(plan_key) or _plan(plans, plan_key, items, wanted)
+            for slot, at in plan[0]:
+                out[slot] = items[at][2].decode("latin-1")
+            if credentials is not None and plan[1]:
+                credentials.extend(items[at][2].decode("latin-1") for at in plan[1])
+            return out
         names = _NAMES
         for _raw, key, value in items:
             i = wanted.get(key)
@@ -75,6 +106,23 @@ def pick_headers(headers: Any, wanted: dict[bytes, int], credentials: list[str] 
                            and k.lower().encode("latin-1", "replace") not in wanted
                            and says_credential(k.lower().encode("latin-1", "replace")))
     return out
+
+
+def _plan(plans: BoundedCache[PlanKey, Plan], key: PlanKey, items: list[Any], wanted: dict[bytes, int]) -> Plan:
+    """Where ``wanted`` and the credential-named headers are in ``items`` (memoised under ``key`` unless a name
+    holds the key's separator)."""
+    first: dict[int, int] = {}
+    others: list[int] = []
+    clean = True
+    for at, (_raw, name, _value) in enumerate(items):
+        clean = clean and b"\n" not in name
+        i = wanted.get(name)
+        if i is not None:
+            first.setdefault(i, at)
+        elif says_credential(name):
+            others.append(at)
+    plan = (tuple(first.items()), tuple(others))
+    return plans.put(key, plan, 200 + 2 * len(key[1]) + 60 * len(items)) if clean else plan
 
 
 def query_credentials(query: bytes) -> tuple[str, ...]:

@@ -43,6 +43,9 @@ MAX_METRIC_ATTRIBUTE_BYTES: Final = 4 * 1024 * 1024
 
 #: Header names judged for whether they say credential (``X-Gateway-Key`` yes, ``Content-Type`` no).
 MAX_CREDENTIAL_NAMES: Final = 1024
+#: Header-name sequences (requests, responses) whose wanted and credential-named positions are memoised.
+MAX_HEADER_PLANS: Final = 256
+MAX_HEADER_PLAN_BYTES: Final = 1024 * 1024
 #: Query strings whose credential parameters (``?key=``, ``?token=``) were read; the longest read.
 MAX_QUERIES: Final = 256
 MAX_QUERY_BYTES: Final = 1024 * 1024
