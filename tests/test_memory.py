@@ -70,7 +70,7 @@ def test_many_clients_and_keys_stay_bounded(server):
     assert rec.credentials.describe.cache_info().currsize <= 1024
     assert rec.matcher.match.cache_info().currsize <= 4096
     assert len(rec.diagnosis) <= 512
-    assert len(rec.metric_keys) <= 100
+    assert len(rec.caps.keys) <= 100
     memos = {name: c for name, c in vars(rec).items() if isinstance(c, BoundedCache)}
     assert {"routes", "sent", "values", "errors", "recordings"} <= set(memos)
     for name, memo in memos.items():

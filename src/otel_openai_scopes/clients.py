@@ -267,6 +267,13 @@ class ClientRegistry:
             info = self.register(client, origin="", before_instrumentation=True)
         return info
 
+    def set_parent(self, child: Any, parent: Any) -> None:
+        """``child`` was made by ``parent.copy()``/``with_options()``: note the parent and what differs."""
+        child_info = self.get_or_register(child)
+        parent_info = self.get_or_register(parent)
+        if child_info is not parent_info:
+            child_info.set_parent(parent_info, copy_changes(child, parent))
+
     def register(
         self, client: Any, origin: str | None = None, before_instrumentation: bool = False, origin_depth: int = 3
     ) -> ClientInfo:

@@ -17,9 +17,9 @@ from opentelemetry.trace import NoOpTracer, ProxyTracer, SpanKind, Status, Statu
 
 from . import attributes as A
 from . import limits as L
-from .caches import BoundedCache, Cap
+from .caches import BoundedCache
 from .client_view import ClientView
-from .clients import INFO_ATTRIBUTE, ClientInfo, ClientRegistry, copy_changes
+from .clients import INFO_ATTRIBUTE, ClientInfo, ClientRegistry
 from .config import Settings
 from .derived import parent_evidence
 from .endpoints import EndpointMatcher, helper_of
@@ -27,7 +27,7 @@ from .fingerprint import CredentialCache
 from .forking import PROCESS
 from .headers import header
 from .outcomes import ErrorKey, Outcome
-from .recording import attempt_events, create_instruments, diagnosis_changed, scope_error_attributes
+from .recording import MetricCaps, attempt_events, create_instruments, diagnosis_changed, scope_error_attributes
 from .routes import Route, mask_route
 from .safety import report_internal_error
 from .sent_credential import Describers, SentCredential, SentHeaders, approximate_size, sent_by_client
@@ -61,6 +61,44 @@ class CallState:
         self.start = time.perf_counter()
 
 
+def providers_live(tracer: Any, meter: Any) -> bool:
+    """Whether a real tracer or meter provider is behind our tracer and meter.
+
+    With only the API installed (or no provider set yet) every span and metric would be dropped, so the call
+    path skips all work; until a provider is set this follows the global proxies, so an SDK configured after
+    ``instrument()`` is picked up.
+    """
+    if isinstance(tracer, ProxyTracer):
+        tracer = tracer._tracer  # resolves to the real tracer once a provider is set
+    if not isinstance(tracer, NoOpTracer):
+        return True
+    if hasattr(meter, "_real_meter"):  # the API's proxy meter
+        return meter._real_meter is not None
+    return not isinstance(meter, NoOpMeter)
+
+
+def log_attempt(state: CallState, error: str = "") -> None:
+    """Note the attempt that just ended (bounded: the span's retry events)."""
+    log = state.attempt_log
+    if log is None:
+        log = state.attempt_log = []
+    if len(log) < L.MAX_ATTEMPT_EVENTS:
+        resp = state.last_response
+        status = getattr(resp, "status_code", 0) if resp is not None else 0
+        rid = header(resp.headers, "x-request-id") if resp is not None else None
+        log.append((state.attempt_start, status, rid, error))
+
+
+def rename_span(span: Any, route: Route) -> None:
+    """The span of a call whose endpoint turned out to be another (Azure's deployment path): its name and route."""
+    span.update_name(route.name)
+    span.set_attribute(A.TEMPLATE, route.template)
+    if route.operation:
+        span.set_attribute(A.OPERATION, route.operation)
+    if route.scopes:
+        span.set_attribute(A.SCOPE_REQUIRED, route.scopes)
+
+
 class Recorder:
     """Holds the tracer, instruments, diagnosis, caps and memos of one instrumentation."""
 
@@ -79,10 +117,8 @@ class Recorder:
                                        self.scheme)
         self.diagnosis = steps.new_diagnosis(settings)
         self.instruments = create_instruments(meter)
-        self.metric_keys = Cap(settings.max_metric_keys, A.FINGERPRINT_OVERFLOW)
-        self.metric_contexts = Cap(settings.max_metric_projects, A.CONTEXT_OVERFLOW)
-        self.known_templates = Cap(L.MAX_KNOWN_TEMPLATES, A.TEMPLATE_OVERFLOW)
-        self.unknown_templates = Cap(settings.max_metric_templates, A.TEMPLATE_OVERFLOW)
+        self.caps = caps = MetricCaps(settings)
+        self.metric_template = caps.template
         self.routes: BoundedCache[tuple[ClientView, str, str, str], Route] = BoundedCache(
             L.MAX_ENDPOINTS, L.MAX_ENDPOINT_BYTES)
         self.sent: BoundedCache[SentHeaders, SentCredential] = BoundedCache(
@@ -94,7 +130,7 @@ class Recorder:
             L.MAX_METRIC_ATTRIBUTE_SETS, L.MAX_METRIC_ATTRIBUTE_BYTES)
         self.describers = Describers(self.credentials.from_authorization, self.credentials.describe,
                                      self.credentials.secret_of, settings.capture_key_hint,
-                                     self.metric_keys.value, self._metric_context)
+                                     caps.keys.value, caps.context)
         #: True once a real tracer or meter provider is behind ours (see :meth:`live`).
         self.listening = False
         # The steps, bound once (an attribute read each on the call path, not two).
@@ -109,27 +145,11 @@ class Recorder:
         self._diagnose = steps.diagnose
         self._metric_attributes = steps.metric_attributes
 
-    # ---- is anything listening? ---------------------------------------------------------------
     def live(self) -> bool:
-        """Whether a real tracer or meter provider is behind our tracer and meter.
-
-        With only the API installed (or no provider set yet) every span and metric would be dropped, so
-        the call path skips all work: the cost is this check. Once true it stays true (providers are
-        set once); until then it follows the global proxies, so an SDK configured after
-        ``instrument()`` is picked up.
-        """
-        if self.listening:
-            return True
-        tracer = self.tracer
-        if isinstance(tracer, ProxyTracer):
-            tracer = tracer._tracer  # resolves to the real tracer once a provider is set
-        tracing = not isinstance(tracer, NoOpTracer)
-        meter = self.meter
-        if hasattr(meter, "_real_meter"):  # the API's proxy meter
-            metrics = meter._real_meter is not None
-        else:
-            metrics = not isinstance(meter, NoOpMeter)
-        self.listening = tracing or metrics
+        """Whether a real tracer or meter provider is behind ours (:func:`providers_live`); once true it stays
+        true (providers are set once), so the call path's check is one attribute read."""
+        if not self.listening:
+            self.listening = providers_live(self.tracer, self.meter)
         return self.listening
 
     # ---- what the steps are given ----------------------------------------------------------------
@@ -137,28 +157,10 @@ class Recorder:
         """A client's key in this instrumentation's fingerprint scheme (None for a key that is not a string)."""
         return self.credentials.describe(key).fingerprint if isinstance(key, str) else None
 
-    def _metric_context(self, organization: str, project: str) -> tuple[str, str]:
-        if self.metric_contexts.admit((organization, project)):
-            return organization, project
-        return A.CONTEXT_OVERFLOW, A.CONTEXT_OVERFLOW
-
-    def metric_template(self, template: str, known: bool) -> str:
-        """Known endpoints keep their template (bounded by the scope map); other templates up to the cap."""
-        return (self.known_templates if known else self.unknown_templates).value(template)
-
     # ---- client lifecycle --------------------------------------------------------------------
     def register_client(self, client: Any) -> None:
+        """A client just constructed (its origin is the caller's line: four frames up)."""
         self.registry.register(client, origin_depth=4)
-
-    def client_info(self, client: Any) -> ClientInfo | None:
-        return self.registry.get(client)
-
-    def set_parent(self, child: Any, parent: Any) -> None:
-        """``child`` was made by ``parent.copy()``/``with_options()``: note the parent and what differs."""
-        child_info = self.registry.get_or_register(child)
-        parent_info = self.registry.get_or_register(parent)
-        if child_info is not parent_info:
-            child_info.set_parent(parent_info, copy_changes(child, parent))
 
     # ---- a call --------------------------------------------------------------------------------
     def start(self, client: Any, options: Any) -> CallState:
@@ -187,7 +189,7 @@ class Recorder:
         """One HTTP attempt, with the request as it is sent: its credential, described, and whether the
         client still holds what it was built with (judged now, not when the call ends)."""
         if state.attempts:  # a retry: log the attempt that came before
-            self._log_attempt(state)
+            log_attempt(state)
         state.attempts += 1
         state.last_request = request
         state.last_response = None
@@ -204,16 +206,6 @@ class Recorder:
 
     def _describe(self, headers: SentHeaders) -> SentCredential:
         return self.sent.put(headers, self._describe_sent(headers, self.describers), approximate_size(headers))
-
-    def _log_attempt(self, state: CallState, error: str = "") -> None:
-        log = state.attempt_log
-        if log is None:
-            log = state.attempt_log = []
-        if len(log) < L.MAX_ATTEMPT_EVENTS:
-            resp = state.last_response
-            status = getattr(resp, "status_code", 0) if resp is not None else 0
-            rid = header(resp.headers, "x-request-id") if resp is not None else None
-            log.append((state.attempt_start, status, rid, error))
 
     def finish(self, state: CallState, response: Any = None, exc: BaseException | None = None,
                end_span: bool = True) -> None:
@@ -270,7 +262,7 @@ class Recorder:
             attrs[A.TEMPLATE] = recording[0].template
         span.set_attributes(attrs)
         if state.attempt_log is not None or state.attempts > 1:
-            self._log_attempt(state, error_type or "")
+            log_attempt(state, error_type or "")
             attempt_events(span, state.attempt_log or (), secrets)
         for scope, verdict in verdicts:
             if verdict.changed:
@@ -304,12 +296,6 @@ class Recorder:
         sent_url = f"{url.scheme}://{url.host}{url.path}"  # no query: api-version would only split the memo
         view, method, helper = state.view, state.route.method, state.route.helper
         route = self.routes.get((view, method, sent_url, helper)) or self._route(view, method, sent_url, helper)
-        if route.template == state.route.template:
-            return
-        state.route = route
-        span.update_name(route.name)
-        span.set_attribute(A.TEMPLATE, route.template)
-        if route.operation:
-            span.set_attribute(A.OPERATION, route.operation)
-        if route.scopes:
-            span.set_attribute(A.SCOPE_REQUIRED, route.scopes)
+        if route.template != state.route.template:
+            state.route = route
+            rename_span(span, route)

@@ -11,6 +11,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from . import attributes as A
+from . import limits as L
+from .caches import Cap
+from .config import Settings
 from .diagnosis import Diagnosis, Verdict
 from .outcomes import Outcome, masked_request_id
 from .routes import Route
@@ -22,6 +25,28 @@ diagnosis_log = logging.getLogger("otel_openai_scopes.diagnosis")
 Verdicts = list[tuple[str, Verdict]]
 #: (start time ns, status, request id, error type) of an attempt that was retried.
 Attempt = tuple[int, int, Any, str]
+
+
+class MetricCaps:
+    """The caps on metric attribute values, so a metric's series are bounded whatever the fleet sends."""
+
+    __slots__ = ("contexts", "keys", "known_templates", "unknown_templates")
+
+    def __init__(self, settings: Settings) -> None:
+        self.keys = Cap(settings.max_metric_keys, A.FINGERPRINT_OVERFLOW)
+        self.contexts = Cap(settings.max_metric_projects, A.CONTEXT_OVERFLOW)
+        self.known_templates = Cap(L.MAX_KNOWN_TEMPLATES, A.TEMPLATE_OVERFLOW)
+        self.unknown_templates = Cap(settings.max_metric_templates, A.TEMPLATE_OVERFLOW)
+
+    def context(self, organization: str, project: str) -> tuple[str, str]:
+        """(organization, project) as sent up to the cap on distinct pairs, then the overflow value for both."""
+        if self.contexts.admit((organization, project)):
+            return organization, project
+        return A.CONTEXT_OVERFLOW, A.CONTEXT_OVERFLOW
+
+    def template(self, template: str, known: bool) -> str:
+        """Known endpoints keep their template (bounded by the scope map); other templates up to the cap."""
+        return (self.known_templates if known else self.unknown_templates).value(template)
 
 
 class Instruments(NamedTuple):

@@ -140,7 +140,7 @@ def client_init(recorder: Recorder) -> Callable[..., Any]:
     def init_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
         wrapped(*args, **kwargs)
         try:
-            if recorder.client_info(instance) is None:
+            if recorder.registry.get(instance) is None:
                 recorder.register_client(instance)
         except Exception as exc:  # noqa: BLE001
             report_internal_error("client.init", exc)
@@ -152,7 +152,7 @@ def client_copy(recorder: Recorder) -> Callable[..., Any]:
     def copy_wrapper(wrapped: Wrapped, instance: Any, args: Args, kwargs: Kwargs) -> Any:
         child = wrapped(*args, **kwargs)
         try:
-            recorder.set_parent(child, instance)
+            recorder.registry.set_parent(child, instance)
         except Exception as exc:  # noqa: BLE001
             report_internal_error("client.copy", exc)
         return child
